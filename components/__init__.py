@@ -1,0 +1,1 @@
+"""One module per logical unit of the graph; __main__.py composes them."""

@@ -1,0 +1,213 @@
+"""Stack configuration: every key's parser and rule, checked before any resource exists.
+
+Plain functions only, so tests call them directly. Defaults live in Pulumi.yaml (the
+engine passes them with the stack's values); the one object-valued key,
+loadBalancerAnnotations, cannot be declared there and defaults to no annotations.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+PROJECT = "devstack-k8s-apps"
+
+_RFC1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_RFC1123_SUBDOMAIN = re.compile(
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
+_IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_IMAGE_DIGEST = re.compile(r"^[a-z0-9]+([+._-][a-z0-9]+)*:[0-9a-fA-F]{32,}$")
+
+
+@dataclass(frozen=True)
+class Settings:
+    replicas: int
+    multiattach: bool
+    volume_type_name: str
+    storage_class_name: str
+    claim_name: str
+    volume_size_gi: int
+    image: str
+    schedule_on_control_plane: bool
+    namespace: str
+    service_name: str
+    service_port: int
+    load_balancer_timeout_minutes: int
+    admin_cloud: str
+    load_balancer_annotations: dict[str, str] = field(default_factory=dict)
+
+
+class SettingsError(ValueError):
+    """All the invalid configuration values of a stack, each naming key, value and rule."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        lines = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(f"invalid stack configuration, nothing was created:\n{lines}")
+
+
+class _Invalid(ValueError):
+    """Raised by a parser; the message is the rule the value breaks."""
+
+
+def image_pin_problem(image: str) -> str | None:
+    """Why `image` is not pinned to a tag or digest, or None when it is."""
+    if not image or image != image.strip():
+        return "is empty or has surrounding spaces"
+    name, _, digest = image.partition("@")
+    if digest:
+        return None if _IMAGE_DIGEST.match(digest) else f"has a malformed digest {digest!r}"
+    last_part = name.rsplit("/", 1)[-1]
+    if ":" not in last_part:
+        return "has no tag (an untagged image means latest)"
+    tag = last_part.rsplit(":", 1)[1]
+    if not _IMAGE_TAG.match(tag):
+        return f"has a malformed tag {tag!r}"
+    if tag == "latest":
+        return "uses the moving tag latest"
+    return None
+
+
+def _integer(minimum: int, maximum: int | None = None) -> tuple[Callable[[str], int], str]:
+    rule = f"an integer >= {minimum}" if maximum is None else f"an integer from {minimum} to {maximum}"
+
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise _Invalid(rule) from None
+        if value < minimum or (maximum is not None and value > maximum):
+            raise _Invalid(rule)
+        return value
+
+    return parse, rule
+
+
+def _boolean() -> tuple[Callable[[str], bool], str]:
+    rule = "true or false"
+
+    def parse(raw: str) -> bool:
+        lowered = raw.strip().lower()
+        if lowered not in ("true", "false"):
+            raise _Invalid(rule)
+        return lowered == "true"
+
+    return parse, rule
+
+
+def _matching(pattern: re.Pattern[str], max_length: int, rule: str) -> tuple[Callable[[str], str], str]:
+    def parse(raw: str) -> str:
+        if len(raw) > max_length or not pattern.match(raw):
+            raise _Invalid(rule)
+        return raw
+
+    return parse, rule
+
+
+_SUBDOMAIN_RULE = (
+    "an RFC 1123 subdomain: lowercase letters, digits, '-' and '.', "
+    "starting and ending with a letter or digit, at most 253 characters"
+)
+_LABEL_RULE = (
+    "an RFC 1123 label: lowercase letters, digits and '-', "
+    "starting and ending with a letter or digit, at most 63 characters"
+)
+
+
+def _volume_type_name() -> tuple[Callable[[str], str], str]:
+    rule = "a non-empty name of at most 255 characters, without surrounding spaces"
+
+    def parse(raw: str) -> str:
+        if not raw or len(raw) > 255 or raw != raw.strip():
+            raise _Invalid(rule)
+        return raw
+
+    return parse, rule
+
+
+def _non_empty() -> tuple[Callable[[str], str], str]:
+    rule = "a non-empty clouds.yaml entry name"
+
+    def parse(raw: str) -> str:
+        if not raw.strip():
+            raise _Invalid(rule)
+        return raw
+
+    return parse, rule
+
+
+def _pinned_image() -> tuple[Callable[[str], str], str]:
+    rule = "an image pinned to a tag or digest, such as nginx:1.27.4 (not latest, not untagged)"
+
+    def parse(raw: str) -> str:
+        problem = image_pin_problem(raw)
+        if problem:
+            raise _Invalid(f"{rule}; this one {problem}")
+        return raw
+
+    return parse, rule
+
+
+def _string_map() -> tuple[Callable[[str], dict[str, str]], str]:
+    rule = 'a JSON object of string keys to string values, such as {"loadbalancer.openstack.org/keep-floatingip": "true"}'
+
+    def parse(raw: str) -> dict[str, str]:
+        try:
+            value: Any = json.loads(raw)
+        except json.JSONDecodeError:
+            raise _Invalid(rule) from None
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            raise _Invalid(rule)
+        return value
+
+    return parse, rule
+
+
+# config key -> (Settings field, parser, default when the key is absent or None if required)
+_KEYS: dict[str, tuple[str, tuple[Callable[[str], Any], str], Any]] = {
+    "replicas": ("replicas", _integer(1), None),
+    "multiattach": ("multiattach", _boolean(), None),
+    "volumeTypeName": ("volume_type_name", _volume_type_name(), None),
+    "storageClassName": ("storage_class_name", _matching(_RFC1123_SUBDOMAIN, 253, _SUBDOMAIN_RULE), None),
+    "claimName": ("claim_name", _matching(_RFC1123_SUBDOMAIN, 253, _SUBDOMAIN_RULE), None),
+    "volumeSizeGi": ("volume_size_gi", _integer(1), None),
+    "image": ("image", _pinned_image(), None),
+    "scheduleOnControlPlane": ("schedule_on_control_plane", _boolean(), None),
+    "namespace": ("namespace", _matching(_RFC1123_LABEL, 63, _LABEL_RULE), None),
+    "serviceName": ("service_name", _matching(_RFC1123_LABEL, 63, _LABEL_RULE), None),
+    "servicePort": ("service_port", _integer(1, 65535), None),
+    "loadBalancerAnnotations": ("load_balancer_annotations", _string_map(), "{}"),
+    "loadBalancerTimeoutMinutes": ("load_balancer_timeout_minutes", _integer(1), None),
+    "adminCloud": ("admin_cloud", _non_empty(), None),
+}
+
+CONFIG_KEYS = tuple(_KEYS)
+
+
+def parse_settings(raw: Mapping[str, str | None]) -> Settings:
+    """Build Settings from raw config strings (key -> value, None when unset).
+
+    Raises SettingsError listing every bad key at once, so one fix-and-retry suffices.
+    """
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for key, (field_name, (parse, rule), default) in _KEYS.items():
+        value = raw.get(key)
+        if value is None:
+            value = default
+        if value is None:
+            problems.append(f"{PROJECT}:{key} is not set: it must be {rule} (Pulumi.yaml declares its default)")
+            continue
+        try:
+            values[field_name] = parse(value)
+        except _Invalid as invalid:
+            problems.append(f"{PROJECT}:{key} = {value!r} is invalid: it must be {invalid}")
+    if problems:
+        raise SettingsError(problems)
+    return Settings(**values)

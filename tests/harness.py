@@ -1,0 +1,209 @@
+"""Runs the real __main__.py under Pulumi mocks, the way the engine would run it.
+
+Each run gets a fresh contextvars context (Pulumi keeps its settings, root stack and
+config there) and a fresh event loop, and the config the engine would pass: the
+defaults declared in Pulumi.yaml plus the stack file's values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import runpy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime.stack import run_pulumi_func
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+PROGRAM = PROJECT_DIR / "__main__.py"
+PROJECT = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())["name"]
+STACKS = sorted(path.name[len("Pulumi."):-len(".yaml")] for path in PROJECT_DIR.glob("Pulumi.*.yaml"))
+
+# What Octavia would give the Service once the amphora is up.
+FAKE_EXTERNAL_IP = "172.24.4.238"
+
+
+def engine_string(value: Any) -> str:
+    """Config values reach a program as strings; objects and arrays as JSON."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+def stack_config(stack: str, overrides: dict[str, Any] | None = None) -> dict[str, str]:
+    """Pulumi.yaml defaults + Pulumi.<stack>.yaml values + overrides, as `project:key` strings.
+
+    An override of None removes the key, as if neither file set it.
+    """
+    declared = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text()).get("config", {})
+    config = {
+        f"{PROJECT}:{key}": engine_string(spec["default"])
+        for key, spec in declared.items()
+        if "default" in spec
+    }
+    stack_file = yaml.safe_load((PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text()) or {}
+    for key, value in (stack_file.get("config") or {}).items():
+        config[key if ":" in key else f"{PROJECT}:{key}"] = engine_string(value)
+    for key, value in (overrides or {}).items():
+        if value is None:
+            config.pop(f"{PROJECT}:{key}", None)
+        else:
+            config[f"{PROJECT}:{key}"] = engine_string(value)
+    return config
+
+
+@dataclass
+class Registration:
+    type: str
+    name: str
+    urn: str
+    inputs: dict
+    parent: str
+    custom: bool
+    read_id: str | None = None  # set for a `.get()` of an existing resource
+    dependencies: set[str] = field(default_factory=set)
+    property_dependencies: dict[str, set[str]] = field(default_factory=dict)
+    provider: str = ""
+    custom_timeouts: dict[str, str] = field(default_factory=dict)
+
+
+class CloudMocks(pulumi.runtime.Mocks):
+    """Answers as Devstack's providers would: provider-assigned ids, and in an update
+    the Service's load balancer ingress. In a preview the status stays unknown."""
+
+    def __init__(self, preview: bool):
+        self.preview = preview
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        state = dict(args.inputs)
+        if args.resource_id:  # a read of an existing object: the cluster's CSIDriver
+            state = {
+                "apiVersion": "storage.k8s.io/v1",
+                "kind": "CSIDriver",
+                "metadata": {"name": args.resource_id},
+                "spec": {"attachRequired": True, "podInfoOnMount": True},
+            }
+            return args.resource_id, state
+        if args.typ == "kubernetes:core/v1:Service" and not self.preview:
+            state["status"] = {"loadBalancer": {"ingress": [{"ip": FAKE_EXTERNAL_IP}]}}
+        return f"{args.name}-id", state
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        raise AssertionError(f"the program made an unexpected invoke: {args.token}")
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """Keeps what the engine would see of each registration: inputs, parent, dependencies."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks):
+        super().__init__(mocks)
+        self.registrations: list[Registration] = []
+
+    def _record(self, request, read_id: str | None) -> None:
+        urn = self.make_urn(request.parent, request.type, request.name)
+        self.registrations.append(
+            Registration(
+                type=request.type,
+                name=request.name,
+                urn=urn,
+                inputs=pulumi.runtime.rpc.deserialize_properties(request.properties if read_id else request.object),
+                parent=request.parent,
+                custom=read_id is not None or request.custom,
+                read_id=read_id,
+                dependencies=set(request.dependencies),
+                property_dependencies={k: set(v.urns) for k, v in request.propertyDependencies.items()}
+                if not read_id
+                else {},
+                provider=request.provider,
+                custom_timeouts={}
+                if read_id
+                else {
+                    step: getattr(request.customTimeouts, step)
+                    for step in ("create", "update", "delete")
+                    if getattr(request.customTimeouts, step)
+                },
+            )
+        )
+
+    def RegisterResource(self, request):
+        if request.type != "pulumi:pulumi:Stack":
+            self._record(request, None)
+        return super().RegisterResource(request)
+
+    def ReadResource(self, request):
+        self._record(request, request.id)
+        return super().ReadResource(request)
+
+
+@dataclass
+class ProgramRun:
+    stack: str
+    preview: bool
+    config: dict[str, str]
+    registrations: list[Registration]
+    outputs: dict[str, Any]  # known values only
+    unknown_outputs: set[str]
+
+    def of_type(self, type_token: str) -> list[Registration]:
+        return [r for r in self.registrations if r.type == type_token]
+
+    def one(self, type_token: str) -> Registration:
+        found = self.of_type(type_token)
+        assert len(found) == 1, f"expected one {type_token}, found {[r.name for r in found]}"
+        return found[0]
+
+    def by_urn(self, urn: str) -> Registration:
+        return next(r for r in self.registrations if r.urn == urn)
+
+
+class ProgramFailed(Exception):
+    def __init__(self, error: BaseException, registrations: list[Registration]):
+        super().__init__(str(error))
+        self.error = error
+        self.registrations = registrations
+
+
+def run_program(stack: str, preview: bool, overrides: dict[str, Any] | None = None) -> ProgramRun:
+    """Run __main__.py once, as `pulumi preview` (preview=True) or `pulumi up` would."""
+    config = stack_config(stack, overrides)
+    return contextvars.Context().run(_run_in_fresh_context, stack, preview, config)
+
+
+def _run_in_fresh_context(stack: str, preview: bool, config: dict[str, str]) -> ProgramRun:
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        mocks = CloudMocks(preview)
+        monitor = RecordingMonitor(mocks)
+        pulumi.runtime.set_all_config(config)
+        pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
+        try:
+            loop.run_until_complete(run_pulumi_func(lambda: runpy.run_path(str(PROGRAM), run_name="__main__")))
+        except Exception as error:
+            raise ProgramFailed(error, monitor.registrations) from error
+        root = pulumi.runtime.settings.get_root_resource()
+        outputs, unknown = loop.run_until_complete(_resolve(root.outputs))
+        return ProgramRun(stack, preview, config, monitor.registrations, outputs, unknown)
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
+
+
+async def _resolve(exported: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+    known: dict[str, Any] = {}
+    unknown: set[str] = set()
+    for name, value in exported.items():
+        output = pulumi.Output.from_input(value)
+        if await output.is_known():
+            known[name] = await output.future()
+        else:
+            unknown.add(name)
+    return known, unknown
