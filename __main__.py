@@ -20,7 +20,11 @@ settings = parse_settings({key: config.get(key) for key in CONFIG_KEYS})
 volume_type = (
     MultiAttachVolumeType(
         "volume-type",
-        MultiAttachVolumeTypeArgs(name=settings.volume_type_name, admin_cloud=settings.admin_cloud),
+        MultiAttachVolumeTypeArgs(
+            name=settings.volume_type_name,
+            admin_cloud=settings.admin_cloud,
+            release_timeout_minutes=settings.volume_release_timeout_minutes,
+        ),
     )
     if settings.multiattach
     else None

@@ -38,6 +38,7 @@ class Settings:
     service_port: int
     load_balancer_timeout_minutes: int
     admin_cloud: str
+    volume_release_timeout_minutes: int
     load_balancer_annotations: dict[str, str] = field(default_factory=dict)
 
 
@@ -185,6 +186,7 @@ _KEYS: dict[str, tuple[str, tuple[Callable[[str], Any], str], Any]] = {
     "loadBalancerAnnotations": ("load_balancer_annotations", _string_map(), "{}"),
     "loadBalancerTimeoutMinutes": ("load_balancer_timeout_minutes", _integer(1), None),
     "adminCloud": ("admin_cloud", _non_empty(), None),
+    "volumeReleaseTimeoutMinutes": ("volume_release_timeout_minutes", _integer(1), None),
 }
 
 CONFIG_KEYS = tuple(_KEYS)

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_openstack as openstack
 
+from components.volume_release import VolumeTypeRelease
+
 # The capital T matters: Cinder matches the extra spec literally.
 MULTIATTACH_EXTRA_SPECS = {"multiattach": "<is> True"}
 
@@ -15,6 +17,7 @@ MULTIATTACH_EXTRA_SPECS = {"multiattach": "<is> True"}
 class MultiAttachVolumeTypeArgs:
     name: str
     admin_cloud: str
+    release_timeout_minutes: int
 
 
 class MultiAttachVolumeType(pulumi.ComponentResource):
@@ -22,6 +25,8 @@ class MultiAttachVolumeType(pulumi.ComponentResource):
 
     Creating a volume type needs admin rights, so it goes through its own OpenStack
     provider built from the admin clouds.yaml entry; nothing else uses that provider.
+    `name` comes out of the release step, so whatever uses the type is deleted before
+    the step waits for Cinder to drop the type's volumes, and the type goes last.
     """
 
     name: pulumi.Output[str]
@@ -39,5 +44,13 @@ class MultiAttachVolumeType(pulumi.ComponentResource):
             is_public=True,
             opts=pulumi.ResourceOptions(parent=self, provider=self.admin_provider),
         )
-        self.name = self.volume_type.name
+        self.release = VolumeTypeRelease(
+            f"{resource_name}-release",
+            cloud=args.admin_cloud,
+            volume_type_name=self.volume_type.name,
+            volume_type_id=self.volume_type.id,
+            timeout_minutes=args.release_timeout_minutes,
+            opts=child,
+        )
+        self.name = self.release.volume_type_name
         self.register_outputs({"name": self.name})

@@ -73,6 +73,7 @@ class Registration:
     property_dependencies: dict[str, set[str]] = field(default_factory=dict)
     provider: str = ""
     custom_timeouts: dict[str, str] = field(default_factory=dict)
+    resource_id: str | None = None  # what the (mock) provider answered
 
 
 class CloudMocks(pulumi.runtime.Mocks):
@@ -107,36 +108,34 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.registrations: list[Registration] = []
 
-    def _record(self, request, read_id: str | None) -> None:
-        urn = self.make_urn(request.parent, request.type, request.name)
-        self.registrations.append(
-            Registration(
-                type=request.type,
-                name=request.name,
-                urn=urn,
-                inputs=pulumi.runtime.rpc.deserialize_properties(request.properties if read_id else request.object),
-                parent=request.parent,
-                custom=read_id is not None or request.custom,
-                read_id=read_id,
-                dependencies=set(request.dependencies),
-                property_dependencies={k: set(v.urns) for k, v in request.propertyDependencies.items()}
-                if not read_id
-                else {},
-                provider=request.provider,
-                custom_timeouts={}
-                if read_id
-                else {
-                    step: getattr(request.customTimeouts, step)
-                    for step in ("create", "update", "delete")
-                    if getattr(request.customTimeouts, step)
-                },
-            )
+    def _record(self, request, read_id: str | None) -> Registration:
+        registration = Registration(
+            type=request.type,
+            name=request.name,
+            urn=self.make_urn(request.parent, request.type, request.name),
+            inputs=pulumi.runtime.rpc.deserialize_properties(request.properties if read_id else request.object),
+            parent=request.parent,
+            custom=read_id is not None or request.custom,
+            read_id=read_id,
+            provider=request.provider,
         )
+        if read_id is None:
+            registration.dependencies = set(request.dependencies)
+            registration.property_dependencies = {k: set(v.urns) for k, v in request.propertyDependencies.items()}
+            timeouts = request.customTimeouts
+            registration.custom_timeouts = {
+                step: getattr(timeouts, step) for step in ("create", "update", "delete") if getattr(timeouts, step)
+            }
+        self.registrations.append(registration)
+        return registration
 
     def RegisterResource(self, request):
-        if request.type != "pulumi:pulumi:Stack":
-            self._record(request, None)
-        return super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return super().RegisterResource(request)
+        registration = self._record(request, None)
+        response = super().RegisterResource(request)
+        registration.resource_id = response.id
+        return response
 
     def ReadResource(self, request):
         self._record(request, request.id)

@@ -9,6 +9,7 @@ from harness import FAKE_EXTERNAL_IP, PROJECT, PROJECT_DIR, STACKS, ProgramRun, 
 
 VOLUME_TYPE = "openstack:blockstorage/volumeTypeV3:VolumeTypeV3"
 OPENSTACK_PROVIDER = "pulumi:providers:openstack"
+RELEASE_STEP = "pulumi-python:dynamic/openstack:VolumeTypeRelease"
 CSI_DRIVER = "kubernetes:storage.k8s.io/v1:CSIDriver"
 STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
 CLAIM = "kubernetes:core/v1:PersistentVolumeClaim"
@@ -46,7 +47,7 @@ def test_resource_set_follows_multiattach(run):
     expected = [CSI_DRIVER, STORAGE_CLASS, CLAIM, REPLICATION_CONTROLLER, SERVICE]
     expected_components = COMPONENTS
     if setting(run, "multiattach"):
-        expected += [OPENSTACK_PROVIDER, VOLUME_TYPE]
+        expected += [OPENSTACK_PROVIDER, VOLUME_TYPE, RELEASE_STEP]
     else:
         expected_components = COMPONENTS - {"devstack-k8s-apps:openstack:MultiAttachVolumeType"}
     assert types == sorted(expected + list(expected_components))
@@ -63,7 +64,7 @@ def test_every_resource_is_parented_to_its_component(run):
 
 def test_volume_type_is_multiattach_and_created_as_admin(run):
     if not setting(run, "multiattach"):
-        assert not run.of_type(VOLUME_TYPE) and not run.of_type(OPENSTACK_PROVIDER)
+        assert not run.of_type(VOLUME_TYPE) and not run.of_type(OPENSTACK_PROVIDER) and not run.of_type(RELEASE_STEP)
         return
     volume_type = run.one(VOLUME_TYPE)
     assert volume_type.inputs["name"] == setting(run, "volumeTypeName")
@@ -91,10 +92,47 @@ def test_storage_class_names_the_volume_type_through_its_output(run):
     parameters = storage_class.inputs.get("parameters") or {}
     if setting(run, "multiattach"):
         volume_type = run.one(VOLUME_TYPE)
+        release = run.one(RELEASE_STEP)
         assert parameters == {"type": volume_type.inputs["name"]}
-        assert volume_type.urn in storage_class.property_dependencies["parameters"]
+        # type -> release step -> class, by value and by dependency
+        assert release.inputs["volume_type_name"] == volume_type.inputs["name"]
+        assert release.property_dependencies["volume_type_name"] == {volume_type.urn}
+        assert release.property_dependencies["volume_type_id"] == {volume_type.urn}
+        assert storage_class.property_dependencies["parameters"] == {release.urn}
     else:
         assert "type" not in parameters  # Cinder's default volume type
+
+
+def test_release_step_waits_with_the_admin_cloud_and_configured_bound(run):
+    if not setting(run, "multiattach"):
+        return  # covered by test_volume_type_is_multiattach_and_created_as_admin
+    release = run.one(RELEASE_STEP)
+    assert release.inputs["cloud"] == setting(run, "adminCloud")
+    assert release.inputs["timeout_seconds"] == 60 * setting(run, "volumeReleaseTimeoutMinutes")
+    assert release.inputs["volume_type_id"] == run.one(VOLUME_TYPE).resource_id
+
+
+def transitive_dependencies(run: ProgramRun, registration) -> set[str]:
+    seen: set[str] = set()
+    stack = [registration.urn]
+    while stack:
+        current = run.by_urn(stack.pop())
+        direct = current.dependencies.union(*current.property_dependencies.values())
+        for urn in direct - seen:
+            seen.add(urn)
+            stack.append(urn)
+    return seen
+
+
+def test_destroy_order(run):
+    """The engine deletes a resource only after everything that depends on it."""
+    chain = [REPLICATION_CONTROLLER, CLAIM, STORAGE_CLASS]
+    if setting(run, "multiattach"):
+        chain += [RELEASE_STEP, VOLUME_TYPE]
+    for dependent, dependency in zip(chain, chain[1:]):
+        assert run.one(dependency).urn in transitive_dependencies(run, run.one(dependent)), (dependent, dependency)
+    service_dependencies = transitive_dependencies(run, run.one(SERVICE))
+    assert not {run.one(kind).urn for kind in chain} & service_dependencies
 
 
 def test_claim_uses_the_class_and_the_access_mode_of_the_scenario(run):

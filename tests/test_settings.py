@@ -58,6 +58,7 @@ BAD_VALUES = [
     ("loadBalancerAnnotations", "{not json", "JSON object"),
     ("loadBalancerTimeoutMinutes", "0", "integer >= 1"),
     ("adminCloud", " ", "clouds.yaml entry"),
+    ("volumeReleaseTimeoutMinutes", "0", "integer >= 1"),
 ]
 
 
