@@ -1,0 +1,47 @@
+"""Where to probe: a URL given on the command line, or a stack's `url` output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from urllib.parse import urlsplit
+
+
+class UsageError(Exception):
+    """Bad arguments or an unusable target; the CLI exits with code 2."""
+
+
+def checked_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"--url {url!r} is not an http:// or https:// URL with a host")
+    try:
+        parts.port
+    except ValueError:
+        raise UsageError(f"--url {url!r} has an invalid port") from None
+    return url
+
+
+def url_from_stack(stack: str | None) -> str:
+    """The `url` output of a stack (the selected one when stack is None)."""
+    command = ["pulumi", "stack", "output", "--json", *(["--stack", stack] if stack else [])]
+    name = stack or "the selected stack"
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    except FileNotFoundError:
+        raise UsageError("the pulumi CLI is not on PATH: install it, or pass --url") from None
+    except subprocess.TimeoutExpired:
+        raise UsageError(f"`{' '.join(command)}` did not finish within 120s") from None
+    if result.returncode != 0:
+        raise UsageError(f"`{' '.join(command)}` failed: {result.stderr.strip() or result.stdout.strip()}")
+    try:
+        outputs = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        raise UsageError(f"`{' '.join(command)}` printed no JSON: {result.stdout[:200]!r}") from None
+    url = outputs.get("url") if isinstance(outputs, dict) else None
+    if not url:
+        raise UsageError(f"{name} has no `url` output yet: run `pulumi up` first, or pass --url")
+    try:
+        return checked_url(url)
+    except UsageError:
+        raise UsageError(f"{name} has an unusable `url` output: {url!r}") from None
