@@ -13,14 +13,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from components.images import image_pin_problem
+
 PROJECT = "devstack-k8s-apps"
 
 _RFC1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _RFC1123_SUBDOMAIN = re.compile(
     r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 )
-_IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_IMAGE_DIGEST = re.compile(r"^[a-z0-9]+([+._-][a-z0-9]+)*:[0-9a-fA-F]{32,}$")
+_KUBERNETES_VERSION = re.compile(r"^1\.\d{1,3}\.\d{1,3}$")
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class Settings:
     load_balancer_timeout_minutes: int
     admin_cloud: str
     volume_release_timeout_minutes: int
+    kubernetes_version: str
     load_balancer_annotations: dict[str, str] = field(default_factory=dict)
 
 
@@ -53,24 +55,6 @@ class SettingsError(ValueError):
 
 class _Invalid(ValueError):
     """Raised by a parser; the message is the rule the value breaks."""
-
-
-def image_pin_problem(image: str) -> str | None:
-    """Why `image` is not pinned to a tag or digest, or None when it is."""
-    if not image or image != image.strip():
-        return "is empty or has surrounding spaces"
-    name, _, digest = image.partition("@")
-    if digest:
-        return None if _IMAGE_DIGEST.match(digest) else f"has a malformed digest {digest!r}"
-    last_part = name.rsplit("/", 1)[-1]
-    if ":" not in last_part:
-        return "has no tag (an untagged image means latest)"
-    tag = last_part.rsplit(":", 1)[1]
-    if not _IMAGE_TAG.match(tag):
-        return f"has a malformed tag {tag!r}"
-    if tag == "latest":
-        return "uses the moving tag latest"
-    return None
 
 
 def _integer(minimum: int, maximum: int | None = None) -> tuple[Callable[[str], int], str]:
@@ -187,6 +171,11 @@ _KEYS: dict[str, tuple[str, tuple[Callable[[str], Any], str], Any]] = {
     "loadBalancerTimeoutMinutes": ("load_balancer_timeout_minutes", _integer(1), None),
     "adminCloud": ("admin_cloud", _non_empty(), None),
     "volumeReleaseTimeoutMinutes": ("volume_release_timeout_minutes", _integer(1), None),
+    "kubernetesVersion": (
+        "kubernetes_version",
+        _matching(_KUBERNETES_VERSION, 11, "a Kubernetes release such as 1.35.0 (major.minor.patch)"),
+        None,
+    ),
 }
 
 CONFIG_KEYS = tuple(_KEYS)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from components.settings import CONFIG_KEYS, PROJECT, SettingsError, image_pin_problem, parse_settings
+from components.images import image_pin_problem
+from components.settings import CONFIG_KEYS, PROJECT, SettingsError, parse_settings
 from harness import PROJECT_DIR, ProgramFailed, run_program, stack_config
 
 
@@ -59,6 +60,8 @@ BAD_VALUES = [
     ("loadBalancerTimeoutMinutes", "0", "integer >= 1"),
     ("adminCloud", " ", "clouds.yaml entry"),
     ("volumeReleaseTimeoutMinutes", "0", "integer >= 1"),
+    ("kubernetesVersion", "v1.35", "Kubernetes release"),
+    ("kubernetesVersion", "1.35", "Kubernetes release"),
 ]
 
 

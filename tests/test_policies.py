@@ -1,0 +1,201 @@
+"""Each policy of the pack: the program's stacks comply, and each rule's violation draws its message."""
+
+from __future__ import annotations
+
+import pytest
+
+from devstack_policies import POLICIES
+from harness import STACKS, run_program
+from policy_harness import check, find, mandatory, stack_resources
+
+VOLUME_TYPE = "openstack:blockstorage/volumeTypeV3:VolumeTypeV3"
+STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
+CLAIM = "kubernetes:core/v1:PersistentVolumeClaim"
+RC = "kubernetes:core/v1:ReplicationController"
+SERVICE = "kubernetes:core/v1:Service"
+
+
+def resources_of(stack: str = "devstack", preview: bool = True, **overrides):
+    return stack_resources(run_program(stack, preview, overrides))
+
+
+def messages(violations, policy: str) -> list[str]:
+    return [v.message for v in violations if v.policy == policy]
+
+
+def pod(resources):
+    return find(resources, RC).props["spec"]["template"]["spec"]
+
+
+@pytest.mark.parametrize("preview", [True, False], ids=["preview", "update"])
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_stack_passes_every_mandatory_policy(stack, preview):
+    violations = check(resources_of(stack, preview))
+    assert mandatory(violations) == []
+    advisories = {v.policy for v in violations}
+    # The stacks knowingly keep ext4 on a multi-attach volume (nginx only reads) and no health monitor.
+    expected = {"load-balancer-health-monitor"}
+    if stack == "devstack":
+        expected.add("rwx-filesystem-corruption-risk")
+    assert advisories == expected
+
+
+def test_policy_names_are_unique_and_described():
+    names = [p.name for p in POLICIES]
+    assert len(names) == len(set(names)) == 10
+    assert all(p.description for p in POLICIES)
+
+
+# 1. multiattach extra spec
+@pytest.mark.parametrize("specs", [{"multiattach": "<is> true"}, {"multiattach": "True"},
+                                   {"multiattach": "<is>True"}, {"Multiattach": "<is> True"}])
+def test_malformed_multiattach_spec_is_rejected(specs):
+    resources = resources_of()
+    find(resources, VOLUME_TYPE).props["extraSpecs"] = specs
+    (message,) = messages(check(resources), "cinder-multiattach-extra-spec")
+    assert 'multiattach="<is> True"' in message and "capital T" in message
+
+
+def test_volume_type_without_multiattach_spec_is_not_this_rules_business():
+    resources = resources_of()
+    find(resources, VOLUME_TYPE).props["extraSpecs"] = {"volume_backend_name": "lvmdriver-1"}
+    assert messages(check(resources), "cinder-multiattach-extra-spec") == []
+
+
+# 2. CSI provisioner
+def test_in_tree_cinder_provisioner_is_rejected():
+    resources = resources_of()
+    find(resources, STORAGE_CLASS).props["provisioner"] = "kubernetes.io/cinder"
+    (message,) = messages(check(resources), "cinder-csi-provisioner")
+    assert "retired in-tree" in message and "cinder.csi.openstack.org" in message
+
+
+def test_allowed_provisioners_come_from_policy_config():
+    resources = resources_of()
+    find(resources, STORAGE_CLASS).props["provisioner"] = "cinder.csi.example.com"
+    assert messages(check(resources), "cinder-csi-provisioner")
+    config = {"cinder-csi-provisioner": {"allowedProvisioners": ["cinder.csi.openstack.org", "cinder.csi.example.com"]}}
+    assert messages(check(resources, config), "cinder-csi-provisioner") == []
+
+
+def test_non_cinder_provisioners_are_left_alone():
+    resources = resources_of("devstack-single")
+    find(resources, STORAGE_CLASS).props["provisioner"] = "nfs.csi.k8s.io"
+    assert messages(check(resources), "cinder-csi-provisioner") == []
+
+
+# 3. ReadWriteMany needs a multi-attach type declared in the stack
+def test_rwx_claim_on_a_type_without_the_spec():
+    resources = resources_of()
+    find(resources, VOLUME_TYPE).props["extraSpecs"] = {}
+    (message,) = messages(check(resources), "rwx-claim-on-multiattach-type")
+    assert "claim 'claim1' is ReadWriteMany" in message and "multiattach spec is None" in message
+
+
+def test_rwx_claim_on_an_undeclared_type():
+    resources = [r for r in resources_of() if r.resource_type != VOLUME_TYPE]
+    (message,) = messages(check(resources), "rwx-claim-on-multiattach-type")
+    assert "'multiattach-type', which this stack does not declare" in message
+
+
+def test_rwx_claim_on_the_default_type():
+    resources = resources_of("devstack-single")
+    find(resources, CLAIM).props["spec"]["accessModes"] = ["ReadWriteMany"]
+    (message,) = messages(check(resources), "rwx-claim-on-multiattach-type")
+    assert "names no volume type" in message and "default (single-attach)" in message
+
+
+# 4. the article's Multi-Attach error
+def test_program_keeps_single_attach_pods_together_even_on_the_control_plane():
+    resources = resources_of("devstack-single", scheduleOnControlPlane=True, replicas=4)
+    assert messages(check(resources), "rwo-claim-on-one-node") == []
+
+
+def test_rwo_claim_with_control_plane_tolerations_hangs():
+    resources = resources_of("devstack-single", scheduleOnControlPlane=True, replicas=4)
+    del pod(resources)["affinity"]
+    (message,) = messages(check(resources), "rwo-claim-on-one-node")
+    assert "tolerates the control-plane taint" in message and "Multi-Attach error" in message
+    assert "4 pods" in message and "'claim1'" in message
+
+
+def test_rwo_claim_with_spread_over_hosts_hangs():
+    resources = resources_of("devstack-single")
+    spec = pod(resources)
+    del spec["affinity"]
+    spec["topologySpreadConstraints"] = [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
+                                          "whenUnsatisfiable": "DoNotSchedule",
+                                          "labelSelector": {"matchLabels": {"app": "server"}}}]
+    (message,) = messages(check(resources), "rwo-claim-on-one-node")
+    assert "spreads over hosts" in message
+
+
+def test_one_replica_on_a_rwo_claim_is_fine():
+    resources = resources_of("devstack-single", scheduleOnControlPlane=True, replicas=1)
+    del pod(resources)["affinity"]
+    assert messages(check(resources), "rwo-claim-on-one-node") == []
+
+
+# 5. selector matches template
+def test_selector_not_matching_template_labels():
+    resources = resources_of()
+    find(resources, RC).props["spec"]["selector"] = {"app": "lbserver"}
+    (message,) = messages(check(resources), "workload-selector-matches-template")
+    assert "selects {'app': 'lbserver'}" in message and "{'app': 'server'}" in message
+
+
+# 6. the LoadBalancer reaches the pods
+def test_service_selecting_no_pods():
+    resources = resources_of()
+    find(resources, SERVICE).props["spec"]["selector"] = {"app": "lbserver"}
+    (message,) = messages(check(resources), "load-balancer-selects-workload-pods")
+    assert "no workload of this stack" in message
+
+
+def test_service_targeting_a_port_the_pods_do_not_expose():
+    resources = resources_of()
+    find(resources, SERVICE).props["spec"]["ports"][0]["targetPort"] = 8080
+    (message,) = messages(check(resources), "load-balancer-selects-workload-pods")
+    assert "targets 8080" in message
+
+
+def test_service_targeting_a_named_port_is_fine():
+    resources = resources_of()
+    find(resources, SERVICE).props["spec"]["ports"][0]["targetPort"] = "http"
+    assert messages(check(resources), "load-balancer-selects-workload-pods") == []
+
+
+# 7. pinned images
+@pytest.mark.parametrize("image", ["nginx", "nginx:latest", "docker.io/library/nginx"])
+def test_unpinned_image(image):
+    resources = resources_of()
+    pod(resources)["containers"][0]["image"] = image
+    (message,) = messages(check(resources), "image-pinned")
+    assert repr(image) in message and "pin a tag" in message
+
+
+def test_digest_pinned_image_is_fine():
+    resources = resources_of()
+    pod(resources)["containers"][0]["image"] = "nginx@sha256:" + "0" * 64
+    assert messages(check(resources), "image-pinned") == []
+
+
+# 8. advisories
+def test_missing_limits_is_advisory():
+    resources = resources_of()
+    del pod(resources)["containers"][0]["resources"]["limits"]
+    violations = [v for v in check(resources) if v.policy == "container-resource-limits"]
+    assert len(violations) == 1 and not violations[0].mandatory
+    assert "no cpu or memory limit" in violations[0].message
+
+
+def test_health_monitor_annotation_silences_the_advisory():
+    annotations = {"loadbalancer.openstack.org/enable-health-monitor": "true"}
+    resources = resources_of(loadBalancerAnnotations=annotations)
+    assert messages(check(resources), "load-balancer-health-monitor") == []
+
+
+def test_block_mode_silences_the_corruption_advisory():
+    resources = resources_of()
+    find(resources, CLAIM).props["spec"]["volumeMode"] = "Block"
+    assert messages(check(resources), "rwx-filesystem-corruption-risk") == []

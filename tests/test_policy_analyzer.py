@@ -1,0 +1,120 @@
+"""The pack as the engine runs it: `python -m pulumi.policy <engine> <pack-dir>`, then the Analyzer gRPC API."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+import threading
+
+import grpc
+import pytest
+from google.protobuf import empty_pb2, json_format, struct_pb2
+from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
+
+from devstack_policies import POLICIES
+from harness import PROJECT_DIR, ProgramRun, run_program
+
+pytestmark = pytest.mark.timeout(60)
+
+PACK_DIR = PROJECT_DIR / "policy"
+MANDATORY = analyzer_pb2.MANDATORY
+ADVISORY = analyzer_pb2.ADVISORY
+
+
+@pytest.fixture(scope="module")
+def analyzer():
+    # The pack never calls back the engine while validating; the address is only passed along.
+    process = subprocess.Popen([sys.executable, "-m", "pulumi.policy", "127.0.0.1:1", str(PACK_DIR)],
+                               cwd=PACK_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first_line: list[str] = []
+    reader = threading.Thread(target=lambda: first_line.append(process.stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout=30)
+    if not first_line or not first_line[0].strip().isdigit():
+        process.kill()
+        pytest.fail(f"the pack printed no port: {first_line} {process.stderr.read() if process.poll() is not None else ''}")
+    channel = grpc.insecure_channel(f"127.0.0.1:{int(first_line[0])}")
+    grpc.channel_ready_future(channel).result(timeout=10)
+    try:
+        yield analyzer_pb2_grpc.AnalyzerStub(channel)
+    finally:
+        channel.close()
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _struct(props: dict) -> struct_pb2.Struct:
+    return json_format.ParseDict(props, struct_pb2.Struct())
+
+
+def _plain(value):
+    """Engine-shaped JSON: drop the dynamic provider's serialized code, keep the rest."""
+    return {k: v for k, v in value.items() if not k.startswith("__")}
+
+
+def stack_request(run: ProgramRun, mutate=None) -> analyzer_pb2.AnalyzeStackRequest:
+    resources = []
+    for r in run.registrations:
+        props = copy.deepcopy(_plain(r.inputs))
+        if mutate:
+            mutate(r.type, props)
+        resources.append(analyzer_pb2.AnalyzerResource(
+            type=r.type, properties=_struct(props), urn=r.urn, name=r.name,
+            options=analyzer_pb2.AnalyzerResourceOptions(parent=r.parent),
+            parent=r.parent, dependencies=sorted(r.dependencies),
+            propertyDependencies={k: analyzer_pb2.AnalyzerPropertyDependencies(urns=sorted(v))
+                                  for k, v in r.property_dependencies.items()},
+        ))
+    return analyzer_pb2.AnalyzeStackRequest(resources=resources)
+
+
+def test_analyzer_info_lists_every_policy(analyzer):
+    info = analyzer.GetAnalyzerInfo(empty_pb2.Empty())
+    assert info.name == "devstack-k8s-apps"
+    levels = {p.name: p.enforcementLevel for p in info.policies}
+    assert set(levels) == {p.name for p in POLICIES}
+    assert {name for name, level in levels.items() if level == ADVISORY} == {
+        "rwx-filesystem-corruption-risk", "container-resource-limits", "load-balancer-health-monitor"}
+    assert {name for name, level in levels.items() if level == MANDATORY} == {p.name for p in POLICIES} - {
+        "rwx-filesystem-corruption-risk", "container-resource-limits", "load-balancer-health-monitor"}
+    schema = next(p for p in info.policies if p.name == "cinder-csi-provisioner").configSchema
+    assert "allowedProvisioners" in schema.properties
+
+
+def test_analyze_flags_a_bad_multiattach_spec(analyzer):
+    request = analyzer_pb2.AnalyzeRequest(
+        type="openstack:blockstorage/volumeTypeV3:VolumeTypeV3",
+        properties=_struct({"name": "multiattach-type", "extraSpecs": {"multiattach": "<is> true"}}),
+        urn="urn:pulumi:devstack::devstack-k8s-apps::openstack:blockstorage/volumeTypeV3:VolumeTypeV3::bad",
+        name="bad",
+    )
+    (diagnostic,) = analyzer.Analyze(request).diagnostics
+    assert diagnostic.policyName == "cinder-multiattach-extra-spec"
+    assert diagnostic.enforcementLevel == MANDATORY and "capital T" in diagnostic.message
+
+
+@pytest.mark.parametrize("stack", ["devstack", "devstack-single"])
+def test_the_programs_resources_pass_analyze_and_analyze_stack(analyzer, stack):
+    run = run_program(stack, preview=True)
+    diagnostics = []
+    for r in run.registrations:
+        diagnostics += analyzer.Analyze(analyzer_pb2.AnalyzeRequest(
+            type=r.type, properties=_struct(_plain(r.inputs)), urn=r.urn, name=r.name)).diagnostics
+    diagnostics += analyzer.AnalyzeStack(stack_request(run)).diagnostics
+    assert [d.policyName for d in diagnostics if d.enforcementLevel == MANDATORY] == []
+    assert "load-balancer-health-monitor" in {d.policyName for d in diagnostics}
+
+
+def test_analyze_stack_catches_the_multi_attach_error(analyzer):
+    run = run_program("devstack-single", preview=True, overrides={"scheduleOnControlPlane": True})
+
+    def drop_affinity(resource_type, props):
+        if resource_type == "kubernetes:core/v1:ReplicationController":
+            del props["spec"]["template"]["spec"]["affinity"]
+
+    diagnostics = analyzer.AnalyzeStack(stack_request(run, drop_affinity)).diagnostics
+    (diagnostic,) = [d for d in diagnostics if d.enforcementLevel == MANDATORY]
+    assert diagnostic.policyName == "rwo-claim-on-one-node"
+    assert "Multi-Attach error" in diagnostic.message
+    assert diagnostic.urn == run.one("kubernetes:core/v1:ReplicationController").urn
