@@ -137,19 +137,28 @@ def _pinned_image() -> tuple[Callable[[str], str], str]:
     return parse, rule
 
 
-def _string_map() -> tuple[Callable[[str], dict[str, str]], str]:
-    rule = 'a JSON object of string keys to string values, such as {"loadbalancer.openstack.org/keep-floatingip": "true"}'
+def _annotations() -> tuple[Callable[[str], dict[str, str]], str]:
+    rule = (
+        "a JSON object of string keys to string, number or boolean values, "
+        'such as {"loadbalancer.openstack.org/keep-floatingip": "true"}'
+    )
+
+    def as_text(value: Any) -> str:
+        # `pulumi config set --path` stores true/8 typed; Kubernetes wants strings.
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, (int, float, str)):
+            return str(value)
+        raise _Invalid(rule)
 
     def parse(raw: str) -> dict[str, str]:
         try:
             value: Any = json.loads(raw)
         except json.JSONDecodeError:
             raise _Invalid(rule) from None
-        if not isinstance(value, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-        ):
+        if not isinstance(value, dict) or not all(isinstance(key, str) and key for key in value):
             raise _Invalid(rule)
-        return value
+        return {key: as_text(item) for key, item in value.items()}
 
     return parse, rule
 
@@ -167,7 +176,7 @@ _KEYS: dict[str, tuple[str, tuple[Callable[[str], Any], str], Any]] = {
     "namespace": ("namespace", _matching(_RFC1123_LABEL, 63, _LABEL_RULE), None),
     "serviceName": ("service_name", _matching(_RFC1123_LABEL, 63, _LABEL_RULE), None),
     "servicePort": ("service_port", _integer(1, 65535), None),
-    "loadBalancerAnnotations": ("load_balancer_annotations", _string_map(), "{}"),
+    "loadBalancerAnnotations": ("load_balancer_annotations", _annotations(), "{}"),
     "loadBalancerTimeoutMinutes": ("load_balancer_timeout_minutes", _integer(1), None),
     "adminCloud": ("admin_cloud", _non_empty(), None),
     "volumeReleaseTimeoutMinutes": ("volume_release_timeout_minutes", _integer(1), None),

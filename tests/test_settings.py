@@ -55,7 +55,8 @@ BAD_VALUES = [
     ("servicePort", "0", "from 1 to 65535"),
     ("servicePort", "65536", "from 1 to 65535"),
     ("loadBalancerAnnotations", '["a"]', "JSON object"),
-    ("loadBalancerAnnotations", '{"loadbalancer.openstack.org/keep-floatingip": true}', "string values"),
+    ("loadBalancerAnnotations", '{"loadbalancer.openstack.org/keep-floatingip": {"nested": 1}}', "boolean values"),
+    ("loadBalancerAnnotations", '{"loadbalancer.openstack.org/keep-floatingip": null}', "boolean values"),
     ("loadBalancerAnnotations", "{not json", "JSON object"),
     ("loadBalancerTimeoutMinutes", "0", "integer >= 1"),
     ("adminCloud", " ", "clouds.yaml entry"),
@@ -105,6 +106,7 @@ def test_pinned_images_are_accepted(image):
 
 
 def test_annotations_parse_to_a_string_map():
-    annotations = '{"loadbalancer.openstack.org/keep-floatingip": "true"}'
+    annotations = '{"loadbalancer.openstack.org/keep-floatingip": "true", "x/enable-health-monitor": true, "x/port": 8}'
     settings = parse_settings({**defaults(), "loadBalancerAnnotations": annotations})
-    assert settings.load_balancer_annotations == {"loadbalancer.openstack.org/keep-floatingip": "true"}
+    assert settings.load_balancer_annotations == {
+        "loadbalancer.openstack.org/keep-floatingip": "true", "x/enable-health-monitor": "true", "x/port": "8"}
