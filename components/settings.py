@@ -84,13 +84,17 @@ def _boolean() -> tuple[Callable[[str], bool], str]:
     return parse, rule
 
 
-def _matching(pattern: re.Pattern[str], max_length: int, rule: str) -> tuple[Callable[[str], str], str]:
+def _text(rule: str, is_valid: Callable[[str], bool]) -> tuple[Callable[[str], str], str]:
     def parse(raw: str) -> str:
-        if len(raw) > max_length or not pattern.match(raw):
+        if not is_valid(raw):
             raise _Invalid(rule)
         return raw
 
     return parse, rule
+
+
+def _matching(pattern: re.Pattern[str], max_length: int, rule: str) -> tuple[Callable[[str], str], str]:
+    return _text(rule, lambda raw: len(raw) <= max_length and bool(pattern.match(raw)))
 
 
 _SUBDOMAIN_RULE = (
@@ -101,28 +105,11 @@ _LABEL_RULE = (
     "an RFC 1123 label: lowercase letters, digits and '-', "
     "starting and ending with a letter or digit, at most 63 characters"
 )
-
-
-def _volume_type_name() -> tuple[Callable[[str], str], str]:
-    rule = "a non-empty name of at most 255 characters, without surrounding spaces"
-
-    def parse(raw: str) -> str:
-        if not raw or len(raw) > 255 or raw != raw.strip():
-            raise _Invalid(rule)
-        return raw
-
-    return parse, rule
-
-
-def _non_empty() -> tuple[Callable[[str], str], str]:
-    rule = "a non-empty clouds.yaml entry name"
-
-    def parse(raw: str) -> str:
-        if not raw.strip():
-            raise _Invalid(rule)
-        return raw
-
-    return parse, rule
+_VOLUME_TYPE_NAME = _text(
+    "a non-empty name of at most 255 characters, without surrounding spaces",
+    lambda raw: 0 < len(raw) <= 255 and raw == raw.strip(),
+)
+_CLOUD_NAME = _text("a non-empty clouds.yaml entry name", lambda raw: bool(raw.strip()))
 
 
 def _pinned_image() -> tuple[Callable[[str], str], str]:
@@ -167,7 +154,7 @@ def _annotations() -> tuple[Callable[[str], dict[str, str]], str]:
 _KEYS: dict[str, tuple[str, tuple[Callable[[str], Any], str], Any]] = {
     "replicas": ("replicas", _integer(1), None),
     "multiattach": ("multiattach", _boolean(), None),
-    "volumeTypeName": ("volume_type_name", _volume_type_name(), None),
+    "volumeTypeName": ("volume_type_name", _VOLUME_TYPE_NAME, None),
     "storageClassName": ("storage_class_name", _matching(_RFC1123_SUBDOMAIN, 253, _SUBDOMAIN_RULE), None),
     "claimName": ("claim_name", _matching(_RFC1123_SUBDOMAIN, 253, _SUBDOMAIN_RULE), None),
     "volumeSizeGi": ("volume_size_gi", _integer(1), None),
@@ -178,7 +165,7 @@ _KEYS: dict[str, tuple[str, tuple[Callable[[str], Any], str], Any]] = {
     "servicePort": ("service_port", _integer(1, 65535), None),
     "loadBalancerAnnotations": ("load_balancer_annotations", _annotations(), "{}"),
     "loadBalancerTimeoutMinutes": ("load_balancer_timeout_minutes", _integer(1), None),
-    "adminCloud": ("admin_cloud", _non_empty(), None),
+    "adminCloud": ("admin_cloud", _CLOUD_NAME, None),
     "volumeReleaseTimeoutMinutes": ("volume_release_timeout_minutes", _integer(1), None),
     "kubernetesVersion": (
         "kubernetes_version",
