@@ -193,6 +193,9 @@ def _sample(options: ProbeOptions, deadline: float, tally: Tally, fetch: Fetch, 
                    and clock() < deadline):
                 in_flight.add(pool.submit(fetch, options.url, options.connect_timeout, options.read_timeout))
                 sent += 1
+            # Requests already in flight are waited for even once the verdict looks settled:
+            # the slow ones are often the failures (a dead member), and dropping them would
+            # bias the error count.
             if not in_flight:
                 return
             done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
