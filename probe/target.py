@@ -16,7 +16,7 @@ def checked_url(url: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UsageError(f"--url {url!r} is not an http:// or https:// URL with a host")
     try:
-        parts.port
+        _ = parts.port  # raises ValueError for a port that is out of range or not a number
     except ValueError:
         raise UsageError(f"--url {url!r} has an invalid port") from None
     return url

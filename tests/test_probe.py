@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from harness import PROJECT_DIR
-from loopback_lb import Haproxy, free_port, haproxy, nginx_servers, pod_answers
+from loopback_lb import free_port, haproxy, nginx_servers, pod_answers
 from probe.check import NO_IDENTITY, Outcome, ProbeOptions, Tally, evaluate, run_probe
 from probe.identity import Identity, parse_identity
 

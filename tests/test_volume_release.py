@@ -81,6 +81,7 @@ def test_transient_api_errors_are_retried(cloud):
     fake = cloud([503, 502, [volume("pvc-1", TYPE)], []])
     logs: list[str] = []
     assert wait(5, logs) == 4
+    assert fake.volume_list_calls == 4
     assert sum("did not answer" in line for line in logs) == 2
 
 
