@@ -58,6 +58,12 @@ class Tally:
             self.pods[outcome.identity.pod] += 1
             self.nodes[outcome.identity.node] += 1
 
+    def update(self, other: Tally) -> None:
+        self.requests += other.requests
+        self.pods.update(other.pods)
+        self.nodes.update(other.nodes)
+        self.errors.update(other.errors)
+
 
 @dataclass
 class ProbeResult:
@@ -155,7 +161,7 @@ def run_probe(options: ProbeOptions, progress: Progress = lambda _: None, fetch:
     # The verdict (and its error ratio) covers the requests after the first answer;
     # the report's totals include the refusals seen while waiting.
     verdict, reason = evaluate(sample, options)
-    _merge(tally, sample)
+    tally.update(sample)
     return ProbeResult(options.url, verdict, reason, tally, waited, attempts, clock() - started)
 
 
@@ -201,10 +207,3 @@ def _sample(options: ProbeOptions, deadline: float, tally: Tally, fetch: Fetch, 
             done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
             for future in done:
                 tally.add(future.result())
-
-
-def _merge(into: Tally, other: Tally) -> None:
-    into.requests += other.requests
-    into.pods.update(other.pods)
-    into.nodes.update(other.nodes)
-    into.errors.update(other.errors)

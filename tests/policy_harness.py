@@ -64,19 +64,23 @@ def check(resources: list[PolicyResource], config: dict | None = None) -> list[V
                        r.parent, r.dependencies, r.property_dependencies)
         for r in resources
     ]
+
+    def reporter(policy, default_urn: str | None = None):
+        is_mandatory = (policy.enforcement_level or EnforcementLevel.MANDATORY) == EnforcementLevel.MANDATORY
+
+        def report(message: str, urn: str | None = None) -> None:
+            found.append(Violation(policy.name, message, urn or default_urn, is_mandatory))
+
+        return report
+
     for policy in POLICIES:
-        mandatory = (policy.enforcement_level or EnforcementLevel.MANDATORY) == EnforcementLevel.MANDATORY
-
-        def report(message: str, urn: str | None = None, _policy=policy, _mandatory=mandatory) -> None:
-            found.append(Violation(_policy.name, message, urn, _mandatory))
-
+        policy_config = config.get(policy.name, {})
         if isinstance(policy, ResourceValidationPolicy):
             for r in proxied:
-                report_for = lambda message, urn=None, _urn=r.urn, _report=report: _report(message, urn or _urn)  # noqa: E731
-                policy.validate(ResourceValidationArgs(r.resource_type, r.props, r.urn, r.name, r.opts, None,
-                                                       config.get(policy.name, {})), report_for)
+                args = ResourceValidationArgs(r.resource_type, r.props, r.urn, r.name, r.opts, None, policy_config)
+                policy.validate(args, reporter(policy, r.urn))
         else:
-            policy.validate(StackValidationArgs(proxied, config.get(policy.name, {})), report)
+            policy.validate(StackValidationArgs(proxied, policy_config), reporter(policy))
     return found
 
 
