@@ -8,13 +8,20 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from policy.devstack_domain import LOAD_BALANCER_ID_ANNOTATION
 
-def service_spec(selector: dict[str, str], port: int, target_port: int | str) -> dict:
-    """TCP becomes an Octavia TCP listener: it balances per connection, over the nodes' NodePort."""
+
+def service_spec(selector: dict[str, str], service_port: int, target_port: int | str) -> dict:
+    """TCP becomes an Octavia TCP listener: it balances per connection, over the nodes' NodePort.
+
+    `Cluster` keeps the pods on the control-plane node reachable: kubeadm's label keeps that
+    node out of Octavia's members, and kube-proxy forwards from the members to every pod.
+    """
     return {
         "type": "LoadBalancer",
+        "externalTrafficPolicy": "Cluster",
         "selector": dict(selector),
-        "ports": [{"name": "http", "port": port, "targetPort": target_port, "protocol": "TCP"}],
+        "ports": [{"name": "http", "port": service_port, "targetPort": target_port, "protocol": "TCP"}],
     }
 
 
@@ -26,42 +33,52 @@ def external_address(status: Any) -> str | None:
     return ingress.ip or ingress.hostname
 
 
-def service_url(address: str | None, port: int) -> str | None:
+def load_balancer_id(metadata: Any) -> str | None:
+    """The Octavia load balancer's id, which the cloud controller writes on the Service; None until then."""
+    return (getattr(metadata, "annotations", None) or {}).get(LOAD_BALANCER_ID_ANNOTATION)
+
+
+def service_url(address: str | None, service_port: int) -> str | None:
     if address is None:
         return None
     host = f"[{address}]" if ":" in address else address
-    return f"http://{host}:{port}/"
+    return f"http://{host}:{service_port}/"
 
 
 @dataclass
 class LoadBalancedServiceArgs:
-    name: str
-    namespace: str
-    selector: dict[str, str]
-    port: int
-    target_port: int | str
-    timeout_minutes: int
-    annotations: dict[str, str] = field(default_factory=dict)
+    service_name: str  # the Service's name (RFC 1123 label)
+    namespace: str  # namespace of the Service and of the pods it selects
+    selector: dict[str, str]  # pod labels the Service balances over
+    service_port: int  # port the load balancer listens on
+    target_port: int | str  # the pods' port (number or name)
+    load_balancer_timeout_minutes: int  # minutes to wait for Octavia on create, update and delete
+    load_balancer_annotations: dict[str, str] = field(default_factory=dict)  # OCCM annotations; empty: none
 
 
 class LoadBalancedService(pulumi.ComponentResource):
     external_ip: pulumi.Output[str | None]
     url: pulumi.Output[str | None]
-    name: pulumi.Output[str]
+    service_name: pulumi.Output[str]
+    load_balancer_id: pulumi.Output[str | None]
 
     def __init__(self, resource_name: str, args: LoadBalancedServiceArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("devstack-k8s-apps:network:LoadBalancedService", resource_name, None, opts)
-        timeout = f"{args.timeout_minutes}m"
+        timeout = f"{args.load_balancer_timeout_minutes}m"
         self.service = k8s.core.v1.Service(
             resource_name,
-            metadata={"name": args.name, "namespace": args.namespace, "annotations": dict(args.annotations)},
-            spec=service_spec(args.selector, args.port, args.target_port),
-            # An Octavia amphora boots a VM: on nested virtualisation that exceeds the 10-minute default.
+            metadata={"name": args.service_name, "namespace": args.namespace,
+                      "annotations": dict(args.load_balancer_annotations)},
+            spec=service_spec(args.selector, args.service_port, args.target_port),
+            # An Octavia amphora boots a VM: on nested virtualisation that exceeds the 10-minute
+            # default; on delete the cloud controller removes the load balancer before the Service goes.
             opts=pulumi.ResourceOptions(
-                parent=self, custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout)
+                parent=self, custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout, delete=timeout)
             ),
         )
-        self.name = self.service.metadata.apply(lambda metadata: metadata.name)
+        self.service_name = self.service.metadata.apply(lambda metadata: metadata.name)
+        self.load_balancer_id = self.service.metadata.apply(load_balancer_id)
         self.external_ip = self.service.status.apply(external_address)
-        self.url = self.external_ip.apply(lambda address: service_url(address, args.port))
-        self.register_outputs({"name": self.name, "external_ip": self.external_ip, "url": self.url})
+        self.url = self.external_ip.apply(lambda address: service_url(address, args.service_port))
+        self.register_outputs({"service_name": self.service_name, "external_ip": self.external_ip,
+                               "url": self.url, "load_balancer_id": self.load_balancer_id})

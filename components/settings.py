@@ -1,33 +1,37 @@
 """Stack configuration: every key's parser and rule, checked before any resource exists.
 
 Plain functions only, so tests call them directly. Defaults live in Pulumi.yaml (the
-engine passes them with the stack's values); the one object-valued key,
-loadBalancerAnnotations, cannot be declared there and defaults to no annotations.
+engine passes them with the stack's values). Each key's Settings field is the key in
+snake_case (`volumeSizeGi` -> `volume_size_gi`), and components take the same name.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from components.images import image_pin_problem
+from policy.devstack_domain import image_pin_problem
 
 PROJECT = "devstack-k8s-apps"
+VOLUME_MODES = ("Block", "Filesystem")
 
-_RFC1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_RFC1123_SUBDOMAIN = re.compile(
-    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-)
-_KUBERNETES_VERSION = re.compile(r"^1\.\d{1,3}\.\d{1,3}$")
+_RFC1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_RFC1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_QUALIFIED_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
+# str.isdigit() and int() also take "٣", "²" and "1_000": config integers are ASCII digits only.
+_ASCII_DIGITS = re.compile(r"[0-9]+")
 
 
 @dataclass(frozen=True)
 class Settings:
-    replicas: int
+    server_replicas: int
+    lbserver_replicas: int
     multiattach: bool
+    volume_mode: str
     volume_type_name: str
     storage_class_name: str
     claim_name: str
@@ -37,11 +41,10 @@ class Settings:
     namespace: str
     service_name: str
     service_port: int
+    load_balancer_annotations: dict[str, str]
     load_balancer_timeout_minutes: int
     admin_cloud: str
     volume_release_timeout_minutes: int
-    kubernetes_version: str
-    load_balancer_annotations: dict[str, str] = field(default_factory=dict)
 
 
 class SettingsError(ValueError):
@@ -57,14 +60,17 @@ class _Invalid(ValueError):
     """Raised by a parser; the message is the rule the value breaks."""
 
 
-def _integer(minimum: int, maximum: int | None = None) -> tuple[Callable[[str], int], str]:
-    rule = f"an integer >= {minimum}" if maximum is None else f"an integer from {minimum} to {maximum}"
+Parser = tuple[Callable[[str], Any], str]
+
+
+def _integer(minimum: int, maximum: int | None = None) -> Parser:
+    bound = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+    rule = f"an integer {bound}, in ASCII digits"
 
     def parse(raw: str) -> int:
-        try:
-            value = int(raw.strip())
-        except ValueError:
-            raise _Invalid(rule) from None
+        if not _ASCII_DIGITS.fullmatch(raw):
+            raise _Invalid(rule)
+        value = int(raw)
         if value < minimum or (maximum is not None and value > maximum):
             raise _Invalid(rule)
         return value
@@ -72,7 +78,7 @@ def _integer(minimum: int, maximum: int | None = None) -> tuple[Callable[[str], 
     return parse, rule
 
 
-def _boolean() -> tuple[Callable[[str], bool], str]:
+def _boolean() -> Parser:
     rule = "true or false"
 
     def parse(raw: str) -> bool:
@@ -84,7 +90,7 @@ def _boolean() -> tuple[Callable[[str], bool], str]:
     return parse, rule
 
 
-def _text(rule: str, is_valid: Callable[[str], bool]) -> tuple[Callable[[str], str], str]:
+def _text(rule: str, is_valid: Callable[[str], bool]) -> Parser:
     def parse(raw: str) -> str:
         if not is_valid(raw):
             raise _Invalid(rule)
@@ -93,8 +99,8 @@ def _text(rule: str, is_valid: Callable[[str], bool]) -> tuple[Callable[[str], s
     return parse, rule
 
 
-def _matching(pattern: re.Pattern[str], max_length: int, rule: str) -> tuple[Callable[[str], str], str]:
-    return _text(rule, lambda raw: len(raw) <= max_length and bool(pattern.match(raw)))
+def _matching(pattern: re.Pattern[str], max_length: int, rule: str) -> Parser:
+    return _text(rule, lambda raw: len(raw) <= max_length and bool(pattern.fullmatch(raw)))
 
 
 _SUBDOMAIN_RULE = (
@@ -105,14 +111,17 @@ _LABEL_RULE = (
     "an RFC 1123 label: lowercase letters, digits and '-', "
     "starting and ending with a letter or digit, at most 63 characters"
 )
+_SUBDOMAIN = _matching(_RFC1123_SUBDOMAIN, 253, _SUBDOMAIN_RULE)
+_LABEL = _matching(_RFC1123_LABEL, 63, _LABEL_RULE)
 _VOLUME_TYPE_NAME = _text(
     "a non-empty name of at most 255 characters, without surrounding spaces",
     lambda raw: 0 < len(raw) <= 255 and raw == raw.strip(),
 )
 _CLOUD_NAME = _text("a non-empty clouds.yaml entry name", lambda raw: bool(raw.strip()))
+_VOLUME_MODE = _text(" or ".join(VOLUME_MODES), lambda raw: raw in VOLUME_MODES)
 
 
-def _pinned_image() -> tuple[Callable[[str], str], str]:
+def _pinned_image() -> Parser:
     rule = "an image pinned to a tag or digest, such as nginx:1.27.4 (not latest, not untagged)"
 
     def parse(raw: str) -> str:
@@ -124,57 +133,93 @@ def _pinned_image() -> tuple[Callable[[str], str], str]:
     return parse, rule
 
 
-def _annotations() -> tuple[Callable[[str], dict[str, str]], str]:
-    rule = (
-        "a JSON object of string keys to string, number or boolean values, "
-        'such as {"loadbalancer.openstack.org/keep-floatingip": "true"}'
-    )
+def annotation_key_problem(key: Any) -> str | None:
+    """Why `key` is not a Kubernetes annotation key ([prefix/]name), or None when it is."""
+    if not isinstance(key, str):
+        return f"key {key!r} is not a string"
+    prefix, slash, name = key.rpartition("/")
+    if slash and not (len(prefix) <= 253 and _RFC1123_SUBDOMAIN.fullmatch(prefix)):
+        return f"key {key!r} has the prefix {prefix!r}, which is not a DNS subdomain of at most 253 characters"
+    if not (len(name) <= 63 and _QUALIFIED_NAME.fullmatch(name)):
+        return (f"key {key!r} has the name {name!r}, which is not 1-63 letters, digits, '-', '_' or '.' "
+                f"starting and ending with a letter or digit")
+    return None
 
-    def as_text(value: Any) -> str:
-        # `pulumi config set --path` stores true/8 typed; Kubernetes wants strings.
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, (int, float, str)):
-            return str(value)
-        raise _Invalid(rule)
+
+def annotation_value(key: str, value: Any) -> str:
+    """The annotation's text: Kubernetes wants strings, `pulumi config set --path` stores 8 and true typed."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return str(value)
+    if isinstance(value, float):
+        raise _Invalid(f"key {key!r} has the value {value!r}, which is not a finite number")
+    raise _Invalid(f"key {key!r} has the value {value!r}: only a string, number or boolean is allowed, "
+                   f"not {'null' if value is None else type(value).__name__}")
+
+
+def _annotations() -> Parser:
+    rule = (
+        "a JSON object of Kubernetes annotation keys ([DNS-subdomain/]name) to string, finite number or "
+        'boolean values, such as {"loadbalancer.openstack.org/keep-floatingip": "true"}'
+    )
 
     def parse(raw: str) -> dict[str, str]:
         try:
             value: Any = json.loads(raw)
         except json.JSONDecodeError:
             raise _Invalid(rule) from None
-        if not isinstance(value, dict) or not all(isinstance(key, str) and key for key in value):
+        if not isinstance(value, dict):
             raise _Invalid(rule)
-        return {key: as_text(item) for key, item in value.items()}
+        problems, annotations = [], {}
+        for key, item in value.items():
+            problem = annotation_key_problem(key)
+            try:
+                annotations[key] = annotation_value(key, item)
+            except _Invalid as invalid:
+                problem = "; ".join(filter(None, [problem, str(invalid)]))
+            if problem:
+                problems.append(problem)
+        if problems:
+            raise _Invalid(f"{rule}; " + "; ".join(problems))
+        return annotations
 
     return parse, rule
 
 
-# config key -> (Settings field, parser, default when the key is absent or None if required)
-_KEYS: dict[str, tuple[str, tuple[Callable[[str], Any], str], Any]] = {
-    "replicas": ("replicas", _integer(1), None),
-    "multiattach": ("multiattach", _boolean(), None),
-    "volumeTypeName": ("volume_type_name", _VOLUME_TYPE_NAME, None),
-    "storageClassName": ("storage_class_name", _matching(_RFC1123_SUBDOMAIN, 253, _SUBDOMAIN_RULE), None),
-    "claimName": ("claim_name", _matching(_RFC1123_SUBDOMAIN, 253, _SUBDOMAIN_RULE), None),
-    "volumeSizeGi": ("volume_size_gi", _integer(1), None),
-    "image": ("image", _pinned_image(), None),
-    "scheduleOnControlPlane": ("schedule_on_control_plane", _boolean(), None),
-    "namespace": ("namespace", _matching(_RFC1123_LABEL, 63, _LABEL_RULE), None),
-    "serviceName": ("service_name", _matching(_RFC1123_LABEL, 63, _LABEL_RULE), None),
-    "servicePort": ("service_port", _integer(1, 65535), None),
-    "loadBalancerAnnotations": ("load_balancer_annotations", _annotations(), "{}"),
-    "loadBalancerTimeoutMinutes": ("load_balancer_timeout_minutes", _integer(1), None),
-    "adminCloud": ("admin_cloud", _CLOUD_NAME, None),
-    "volumeReleaseTimeoutMinutes": ("volume_release_timeout_minutes", _integer(1), None),
-    "kubernetesVersion": (
-        "kubernetes_version",
-        _matching(_KUBERNETES_VERSION, 11, "a Kubernetes release such as 1.35.0 (major.minor.patch)"),
-        None,
-    ),
+# config key -> parser and rule; Pulumi.yaml declares each key's default.
+_KEYS: dict[str, Parser] = {
+    "serverReplicas": _integer(1),
+    "lbserverReplicas": _integer(1),
+    "multiattach": _boolean(),
+    "volumeMode": _VOLUME_MODE,
+    "volumeTypeName": _VOLUME_TYPE_NAME,
+    "storageClassName": _SUBDOMAIN,
+    "claimName": _SUBDOMAIN,
+    "volumeSizeGi": _integer(1),
+    "image": _pinned_image(),
+    "scheduleOnControlPlane": _boolean(),
+    "namespace": _LABEL,
+    "serviceName": _LABEL,
+    "servicePort": _integer(1, 65535),
+    "loadBalancerAnnotations": _annotations(),
+    "loadBalancerTimeoutMinutes": _integer(1),
+    "adminCloud": _CLOUD_NAME,
+    "volumeReleaseTimeoutMinutes": _integer(1),
 }
 
 CONFIG_KEYS = tuple(_KEYS)
+# Keys whose absence has a safe meaning (no annotations) rather than being an error.
+_WHEN_UNSET = {"loadBalancerAnnotations": "{}"}
+
+
+def field_name(key: str) -> str:
+    """The Settings field (and component argument) of a config key: camelCase to snake_case."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
 
 
 def parse_settings(raw: Mapping[str, str | None]) -> Settings:
@@ -184,15 +229,15 @@ def parse_settings(raw: Mapping[str, str | None]) -> Settings:
     """
     values: dict[str, Any] = {}
     problems: list[str] = []
-    for key, (field_name, (parse, rule), default) in _KEYS.items():
+    for key, (parse, rule) in _KEYS.items():
         value = raw.get(key)
         if value is None:
-            value = default
+            value = _WHEN_UNSET.get(key)
         if value is None:
             problems.append(f"{PROJECT}:{key} is not set: it must be {rule} (Pulumi.yaml declares its default)")
             continue
         try:
-            values[field_name] = parse(value)
+            values[field_name(key)] = parse(value)
         except _Invalid as invalid:
             problems.append(f"{PROJECT}:{key} = {value!r} is invalid: it must be {invalid}")
     if problems:

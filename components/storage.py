@@ -1,4 +1,4 @@
-"""StorageClass on the Cinder CSI driver and the claim the web servers share."""
+"""StorageClass on the Cinder CSI driver and the claim the storage app mounts."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-CINDER_CSI_DRIVER = "cinder.csi.openstack.org"
+from policy.devstack_domain import CINDER_CSI_DRIVER
 
 
 def access_mode(multiattach: bool) -> str:
-    """A multi-attach volume can be mounted by pods on several nodes; a plain one by one node."""
+    """A multi-attach volume can be attached on several nodes; a plain one on one node."""
     return "ReadWriteMany" if multiattach else "ReadWriteOnce"
 
 
@@ -20,23 +20,25 @@ def storage_class_parameters(volume_type_name: pulumi.Input[str] | None) -> dict
     return {} if volume_type_name is None else {"type": volume_type_name}
 
 
-def claim_spec(storage_class_name: pulumi.Input[str], size_gi: int, multiattach: bool) -> dict:
+def claim_spec(storage_class_name: pulumi.Input[str], volume_size_gi: int, multiattach: bool,
+               volume_mode: str) -> dict:
     return {
         "accessModes": [access_mode(multiattach)],
         "storageClassName": storage_class_name,
-        "resources": {"requests": {"storage": f"{size_gi}Gi"}},
+        "volumeMode": volume_mode,
+        "resources": {"requests": {"storage": f"{volume_size_gi}Gi"}},
     }
 
 
 @dataclass
 class CinderStorageArgs:
-    storage_class_name: str
-    claim_name: str
-    namespace: str
-    size_gi: int
-    multiattach: bool
-    # Output of the volume type (through its release step); None for Cinder's default type.
-    volume_type_name: pulumi.Input[str] | None = None
+    storage_class_name: str  # StorageClass name (RFC 1123 subdomain)
+    claim_name: str  # PersistentVolumeClaim name (RFC 1123 subdomain)
+    namespace: str  # namespace of the claim; must exist
+    volume_size_gi: int  # GiB requested by the claim
+    multiattach: bool  # True: ReadWriteMany claim (needs a multi-attach type); False: ReadWriteOnce
+    volume_mode: str  # "Block" (raw device, no filesystem) or "Filesystem" (ext4)
+    volume_type_name: pulumi.Input[str] | None = None  # the type's name output; None: Cinder's default type
 
 
 class CinderStorage(pulumi.ComponentResource):
@@ -50,10 +52,8 @@ class CinderStorage(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         # Preflight, read at preview: a cluster without the Cinder CSI plugin fails here
-        # ("cinder-csi-driver ... not found") instead of leaving a claim Pending forever.
-        self.csi_driver = k8s.storage.v1.CSIDriver.get(
-            "cinder-csi-driver", CINDER_CSI_DRIVER, opts=child
-        )
+        # ("<name>-csi-driver ... not found") instead of leaving a claim Pending forever.
+        self.csi_driver = k8s.storage.v1.CSIDriver.get(f"{resource_name}-csi-driver", CINDER_CSI_DRIVER, opts=child)
         self.storage_class = k8s.storage.v1.StorageClass(
             resource_name,
             metadata={"name": args.storage_class_name},
@@ -68,10 +68,13 @@ class CinderStorage(pulumi.ComponentResource):
         self.claim = k8s.core.v1.PersistentVolumeClaim(
             f"{resource_name}-claim",
             metadata={"name": args.claim_name, "namespace": args.namespace},
-            spec=claim_spec(self.storage_class_name, args.size_gi, args.multiattach),
-            opts=child,
+            spec=claim_spec(self.storage_class_name, args.volume_size_gi, args.multiattach, args.volume_mode),
+            # A claim's spec is immutable but for its size (which the driver expands in place), and
+            # pulumi-kubernetes replaces it for a new access mode or class but not a new volume mode.
+            # Its name is fixed, so a replacement cannot exist beside the old claim: delete first
+            # (what mounts it is deleted before it: see ClaimVolume).
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True,
+                                        replace_on_changes=["spec.volumeMode"]),
         )
         self.claim_name = self.claim.metadata.apply(lambda metadata: metadata.name)
-        self.register_outputs(
-            {"storage_class_name": self.storage_class_name, "claim_name": self.claim_name}
-        )
+        self.register_outputs({"storage_class_name": self.storage_class_name, "claim_name": self.claim_name})

@@ -163,7 +163,7 @@ class VolumeReleaseProvider(pulumi.dynamic.ResourceProvider):
         return pulumi.dynamic.CreateResult(id_=f"release-{props['volume_type_id']}", outs=props)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.DiffResult:
-        changed = [key for key in ("cloud", "volume_type_name", "volume_type_id", "timeout_seconds")
+        changed = [key for key in ("admin_cloud", "volume_type_name", "volume_type_id", "timeout_seconds")
                    if olds.get(key) != news.get(key)]
         return pulumi.dynamic.DiffResult(
             changes=bool(changed),
@@ -176,11 +176,19 @@ class VolumeReleaseProvider(pulumi.dynamic.ResourceProvider):
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         wait_for_volume_type_release(
-            openstack_volume_lister(props["cloud"]),
+            openstack_volume_lister(props["admin_cloud"]),
             props["volume_type_name"],
             props["volume_type_id"],
             float(props["timeout_seconds"]),
         )
+
+
+@dataclass
+class VolumeTypeReleaseArgs:
+    admin_cloud: str  # clouds.yaml entry with admin rights: listing every project's volumes needs them
+    volume_type_name: pulumi.Input[str]  # the Cinder volume type's name, as the type resource outputs it
+    volume_type_id: pulumi.Input[str]  # the type's id (Cinder shows it on volumes from microversion 3.63)
+    volume_release_timeout_minutes: int  # minutes; how long a destroy waits for Cinder before failing
 
 
 class VolumeTypeRelease(pulumi.dynamic.Resource, module="openstack", name="VolumeTypeRelease"):
@@ -189,17 +197,15 @@ class VolumeTypeRelease(pulumi.dynamic.Resource, module="openstack", name="Volum
     volume_type_name: pulumi.Output[str]
     volume_type_id: pulumi.Output[str]
 
-    def __init__(self, resource_name: str, *, cloud: str, volume_type_name: pulumi.Input[str],
-                 volume_type_id: pulumi.Input[str], timeout_minutes: int,
-                 opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, resource_name: str, args: VolumeTypeReleaseArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(
             VolumeReleaseProvider(),
             resource_name,
             {
-                "cloud": cloud,
-                "volume_type_name": volume_type_name,
-                "volume_type_id": volume_type_id,
-                "timeout_seconds": timeout_minutes * 60,
+                "admin_cloud": args.admin_cloud,
+                "volume_type_name": args.volume_type_name,
+                "volume_type_id": args.volume_type_id,
+                "timeout_seconds": args.volume_release_timeout_minutes * 60,
             },
             opts,
         )

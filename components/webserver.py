@@ -1,8 +1,9 @@
-"""The nginx pods: a ReplicationController mounting the shared claim.
+"""nginx pods under a ReplicationController: the storage app (`server`, mounting the claim)
+and the load-balancing app (`lbserver`, no volume).
 
 Each pod serves `Server <pod-name> on <node-name>` at `/`, written at start from the
-downward API, so a client can tell which pod and node answered (the article did this
-by hand with `kubectl exec`).
+downward API into the container's own docroot (never onto the claim), so a client can
+tell which pod and node answered (the article did this by hand with `kubectl exec`).
 """
 
 from __future__ import annotations
@@ -12,15 +13,18 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from policy.devstack_domain import CONTROL_PLANE_TAINTS, HOSTNAME_TOPOLOGY_KEY
+
 CONTAINER_PORT = 80
 PORT_NAME = "http"
-# The upstream Cinder CSI example mounts its claim here; nginx serves its own docroot.
+CLAIM_VOLUME = "shared-content"
+# Filesystem mode: where the article mounted the claim (nginx serves its own docroot).
 CLAIM_MOUNT_PATH = "/var/lib/www/html"
+# Block mode: the raw device inside the container, as in the Cinder CSI block example.
+CLAIM_DEVICE_PATH = "/dev/xvda"
 DOCUMENT_ROOT = "/usr/share/nginx/html"
-HOSTNAME_TOPOLOGY_KEY = "kubernetes.io/hostname"
-CONTROL_PLANE_TAINTS = ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master")
 
-# Runs before the image's own entrypoint; the identity file is pod-local, not on the shared claim.
+# Runs before the image's own entrypoint; the identity file is pod-local, not on the claim.
 IDENTITY_SCRIPT = (
     f"printf 'Server %s on %s\\n' \"$POD_NAME\" \"$NODE_NAME\" > {DOCUMENT_ROOT}/index.html"
     " && exec /docker-entrypoint.sh nginx -g 'daemon off;'"
@@ -36,36 +40,31 @@ def control_plane_tolerations() -> list[dict]:
     return [{"key": key, "operator": "Exists", "effect": "NoSchedule"} for key in CONTROL_PLANE_TAINTS]
 
 
-def placement(labels: dict[str, str], shared_volume: bool) -> dict:
+def placement(labels: dict[str, str], kept_on_one_node: bool) -> dict:
     """Where the pods may run.
 
-    A multi-attach volume lets pods spread over the nodes. A single-attach volume can
-    only be attached to one node, so the pods are kept together on one node; otherwise
-    the pods landing elsewhere hang in "Multi-Attach error".
+    Spread over the nodes when they can be (no volume, or a multi-attach one). A
+    single-attach volume attaches to one node, so its pods are kept together there;
+    otherwise the pods landing elsewhere hang in "Multi-Attach error".
     """
-    if shared_volume:
-        return {
-            "topologySpreadConstraints": [
-                {
-                    "maxSkew": 1,
-                    "topologyKey": HOSTNAME_TOPOLOGY_KEY,
-                    "whenUnsatisfiable": "ScheduleAnyway",
-                    "labelSelector": {"matchLabels": dict(labels)},
-                }
-            ]
-        }
-    return {
-        "affinity": {
-            "podAffinity": {
-                "requiredDuringSchedulingIgnoredDuringExecution": [
-                    {"topologyKey": HOSTNAME_TOPOLOGY_KEY, "labelSelector": {"matchLabels": dict(labels)}}
-                ]
-            }
-        }
-    }
+    selector = {"matchLabels": dict(labels)}
+    if kept_on_one_node:
+        term = {"topologyKey": HOSTNAME_TOPOLOGY_KEY, "labelSelector": selector}
+        return {"affinity": {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}}}
+    spread = {"maxSkew": 1, "topologyKey": HOSTNAME_TOPOLOGY_KEY, "whenUnsatisfiable": "ScheduleAnyway",
+              "labelSelector": selector}
+    return {"topologySpreadConstraints": [spread]}
 
 
-def nginx_container(image: str) -> dict:
+def claim_usage(volume_mode: str) -> dict:
+    """How the container sees the claim: a raw device (Block) has no filesystem to corrupt."""
+    if volume_mode == "Block":
+        return {"volumeDevices": [{"name": CLAIM_VOLUME, "devicePath": CLAIM_DEVICE_PATH}]}
+    return {"volumeMounts": [{"name": CLAIM_VOLUME, "mountPath": CLAIM_MOUNT_PATH}]}
+
+
+def nginx_container(image: str, volume_mode: str | None = None) -> dict:
+    """nginx serving its identity; `volume_mode` None: no claim."""
     return {
         "name": "nginx",
         "image": image,
@@ -76,25 +75,23 @@ def nginx_container(image: str) -> dict:
             {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
         ],
         "ports": [{"name": PORT_NAME, "containerPort": CONTAINER_PORT, "protocol": "TCP"}],
-        "readinessProbe": {
-            "httpGet": {"path": "/", "port": PORT_NAME},
-            "periodSeconds": 5,
-        },
+        "readinessProbe": {"httpGet": {"path": "/", "port": PORT_NAME}, "periodSeconds": 5},
         "resources": {
             "requests": {"cpu": "10m", "memory": "16Mi"},
             "limits": {"cpu": "200m", "memory": "64Mi"},
         },
-        "volumeMounts": [{"name": "shared-content", "mountPath": CLAIM_MOUNT_PATH}],
+        **(claim_usage(volume_mode) if volume_mode else {}),
     }
 
 
-def pod_spec(image: str, claim_name: pulumi.Input[str], labels: dict[str, str],
-             shared_volume: bool, schedule_on_control_plane: bool) -> dict:
-    spec = {
-        "containers": [nginx_container(image)],
-        "volumes": [{"name": "shared-content", "persistentVolumeClaim": {"claimName": claim_name}}],
-        **placement(labels, shared_volume),
-    }
+def pod_spec(image: str, labels: dict[str, str], schedule_on_control_plane: bool,
+             claim_name: pulumi.Input[str] | None = None, volume_mode: str | None = None,
+             multiattach: bool = False) -> dict:
+    """The pods' spec; with `claim_name` they use the claim the way `volume_mode` says."""
+    spec: dict = {"containers": [nginx_container(image, volume_mode if claim_name is not None else None)]}
+    if claim_name is not None:
+        spec["volumes"] = [{"name": CLAIM_VOLUME, "persistentVolumeClaim": {"claimName": claim_name}}]
+    spec.update(placement(labels, kept_on_one_node=claim_name is not None and not multiattach))
     if schedule_on_control_plane:
         spec["tolerations"] = control_plane_tolerations()
     return spec
@@ -109,14 +106,20 @@ def replication_controller_spec(replicas: int, labels: dict[str, str], pod: dict
 
 
 @dataclass
+class ClaimVolume:
+    claim: k8s.core.v1.PersistentVolumeClaim  # mounted by its name output; the controller is replaced with it
+    volume_mode: str  # "Block": raw device at CLAIM_DEVICE_PATH; "Filesystem": mounted at CLAIM_MOUNT_PATH
+    multiattach: bool  # True: pods spread over the nodes; False: kept on one node (one attachment)
+
+
+@dataclass
 class WebServerArgs:
-    name: str
-    namespace: str
-    replicas: int
-    image: str
-    claim_name: pulumi.Input[str]
-    shared_volume: bool
-    schedule_on_control_plane: bool
+    name: str  # the ReplicationController's name and its pods' `app` label
+    namespace: str  # namespace of the controller; must exist
+    replicas: int  # number of pods
+    image: str  # nginx image pinned to a tag or digest
+    schedule_on_control_plane: bool  # tolerate the control-plane NoSchedule taints
+    claim: ClaimVolume | None = None  # None: pods have no volume (the load-balancing app)
 
 
 class WebServer(pulumi.ComponentResource):
@@ -125,15 +128,23 @@ class WebServer(pulumi.ComponentResource):
     def __init__(self, resource_name: str, args: WebServerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("devstack-k8s-apps:workload:WebServer", resource_name, None, opts)
         labels = pod_labels(args.name)
+        claim = args.claim
+        pod = pod_spec(
+            args.image, labels, args.schedule_on_control_plane,
+            claim_name=claim.claim.metadata.apply(lambda metadata: metadata.name) if claim else None,
+            volume_mode=claim.volume_mode if claim else None,
+            multiattach=claim.multiattach if claim else False,
+        )
+        # A ReplicationController never restarts running pods, so when the claim is replaced the
+        # controller is replaced with it. The engine deletes what replace_with a delete-before-replace
+        # resource before that resource (the pods release the old claim, which can then go); a
+        # replace_on_changes trigger here would not be looked at then.
+        follow_claim = pulumi.ResourceOptions(delete_before_replace=True, replace_with=[claim.claim]) if claim else None
         self.replication_controller = k8s.core.v1.ReplicationController(
             resource_name,
             metadata={"name": args.name, "namespace": args.namespace, "labels": labels},
-            spec=replication_controller_spec(
-                args.replicas,
-                labels,
-                pod_spec(args.image, args.claim_name, labels, args.shared_volume, args.schedule_on_control_plane),
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
+            spec=replication_controller_spec(args.replicas, labels, pod),
+            opts=pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=self), follow_claim),
         )
         self.name = self.replication_controller.metadata.apply(lambda metadata: metadata.name)
         self.register_outputs({"name": self.name})

@@ -8,11 +8,11 @@ hands properties as read-only Mapping/Sequence proxies, hence the abc checks.
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
+import re
+from collections.abc import Container, Iterable, Mapping, Sequence
 from typing import Any
 
+import kubernetes_validate
 from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
@@ -20,17 +20,20 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-# The pack lives inside the project and shares its image rule (standard library only).
-_PROJECT_DIR = str(Path(__file__).resolve().parents[1])
-if _PROJECT_DIR not in sys.path:
-    sys.path.append(_PROJECT_DIR)
-from components.images import image_pin_problem  # noqa: E402
+from devstack_domain import (
+    CINDER_CSI_DRIVER,
+    CONTROL_PLANE_TAINTS,
+    EXCLUDE_FROM_EXTERNAL_LOAD_BALANCERS_LABEL,
+    HEALTH_MONITOR_ANNOTATION,
+    HOSTNAME_TOPOLOGY_KEY,
+    MULTIATTACH_ENABLED,
+    MULTIATTACH_EXTRA_SPEC,
+    image_pin_problem,
+)
 
-CINDER_CSI = "cinder.csi.openstack.org"
-MULTIATTACH_SPEC = "<is> True"
-HOSTNAME = "kubernetes.io/hostname"
-CONTROL_PLANE_TAINTS = ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master")
-HEALTH_MONITOR_ANNOTATION = "loadbalancer.openstack.org/enable-health-monitor"
+# The newest 1.36 release kubernetes-validate has schemas for; the lab's control plane is v1.36.3
+# (patch releases do not change the API schemas).
+KUBERNETES_VERSION_DEFAULT = "1.36.0"
 
 VOLUME_TYPE = "openstack:blockstorage/volumeTypeV3:VolumeTypeV3"
 STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
@@ -45,6 +48,17 @@ WORKLOADS = (
     "kubernetes:apps/v1:DaemonSet",
 )
 DAEMON_SET = "kubernetes:apps/v1:DaemonSet"
+
+
+class _KubernetesObjectTypes:
+    """Every Kubernetes object type token, kubernetes:<group>/<version>:<Kind> (providers excluded)."""
+
+    def __contains__(self, resource_type: object) -> bool:
+        return isinstance(resource_type, str) and resource_type.startswith("kubernetes:") \
+            and resource_type.count(":") == 2
+
+
+_KUBERNETES_TYPES = _KubernetesObjectTypes()
 
 
 # --- reading properties -------------------------------------------------------------
@@ -90,7 +104,7 @@ def _claims_of(pod: Mapping) -> list[str]:
 
 
 def _multiattach_value(props: Mapping) -> str | None:
-    return _map(props.get("extraSpecs")).get("multiattach")
+    return _map(props.get("extraSpecs")).get(MULTIATTACH_EXTRA_SPEC)
 
 
 # --- resource rules: (props, policy config) -> messages ------------------------------
@@ -98,18 +112,18 @@ def _multiattach_value(props: Mapping) -> str | None:
 def multiattach_extra_spec(props: Mapping, _config: Mapping) -> list[str]:
     problems = []
     for key, value in _map(props.get("extraSpecs")).items():
-        if key.lower() == "multiattach" and (key != "multiattach" or value != MULTIATTACH_SPEC):
+        if key.lower() == MULTIATTACH_EXTRA_SPEC and (key != MULTIATTACH_EXTRA_SPEC or value != MULTIATTACH_ENABLED):
             problems.append(
                 f"volume type {props.get('name')!r} has extra spec {key}={value!r}, which Cinder does not "
-                f"read as multi-attach: set exactly multiattach=\"{MULTIATTACH_SPEC}\" (with \"<is>\" and a "
-                f"capital T), e.g. extra_specs={{\"multiattach\": \"{MULTIATTACH_SPEC}\"}}"
+                f"read as multi-attach: set exactly multiattach=\"{MULTIATTACH_ENABLED}\" (with \"<is>\" and a "
+                f"capital T), e.g. extra_specs={{\"multiattach\": \"{MULTIATTACH_ENABLED}\"}}"
             )
     return problems
 
 
 def csi_provisioner(props: Mapping, config: Mapping) -> list[str]:
     provisioner = props.get("provisioner") or ""
-    allowed = list(config.get("allowedProvisioners") or [CINDER_CSI])
+    allowed = list(config.get("allowedProvisioners") or [CINDER_CSI_DRIVER])
     if "cinder" not in provisioner.lower() or provisioner in allowed:
         return []
     if provisioner == "kubernetes.io/cinder":
@@ -117,7 +131,7 @@ def csi_provisioner(props: Mapping, config: Mapping) -> list[str]:
     else:
         why = "not an allowed Cinder provisioner"
     return [f"StorageClass {_name(props)!r} uses provisioner {provisioner!r}, {why}: "
-            f"use the Cinder CSI driver {CINDER_CSI!r} (allowed: {', '.join(allowed)})"]
+            f"use the Cinder CSI driver {CINDER_CSI_DRIVER!r} (allowed: {', '.join(allowed)})"]
 
 
 def selector_matches_template(resource_type: str, props: Mapping) -> list[str]:
@@ -168,6 +182,71 @@ def health_monitor(props: Mapping) -> list[str]:
             f"(config loadBalancerAnnotations)"]
 
 
+def traffic_policy_cluster(props: Mapping) -> list[str]:
+    spec = _map(props.get("spec"))
+    if spec.get("type") != "LoadBalancer" or spec.get("externalTrafficPolicy") != "Local":
+        return []
+    return [f"LoadBalancer Service {_name(props)!r} has externalTrafficPolicy Local: nodes labelled "
+            f"{EXCLUDE_FROM_EXTERNAL_LOAD_BALANCERS_LABEL} (kubeadm's control plane) are never Octavia members, "
+            f"so their pods get no traffic, and members without a local pod drop connections; use Cluster"]
+
+
+_KUBERNETES_VERSION = re.compile(r"1\.\d{1,3}(\.\d{1,3})?")
+
+
+def _major_minor(version: str) -> str:
+    return ".".join(version.split(".")[:2])
+
+
+def kubernetes_version_problem(version: Any) -> str | None:
+    """Why kubernetes-validate cannot check objects against `version`, or None when it can."""
+    known = sorted({_major_minor(v) for v in kubernetes_validate.utils.all_versions()},
+                   key=lambda v: tuple(map(int, v.split("."))))
+    if isinstance(version, str) and _KUBERNETES_VERSION.fullmatch(version) and _major_minor(version) in known:
+        return None
+    return (f"policy config kubernetes-schema-valid.kubernetesVersion = {version!r} is not a Kubernetes release "
+            f"kubernetes-validate has schemas for: use major.minor[.patch] within {known[0]} to {known[-1]}")
+
+
+def _plain(value: Any) -> Any:
+    """A JSON copy of engine properties; numbers arrive as floats, Kubernetes wants integers."""
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return [_plain(item) for item in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def kubernetes_schema_problems(resource_type: str, props: Mapping, config: Mapping) -> list[str]:
+    """Strict validation (unknown fields too) against the Kubernetes release's own schemas.
+
+    Patch resources are partial by design and custom resources have no built-in schema:
+    both are left alone.
+    """
+    group_version, kind = resource_type.split(":")[1:]
+    if kind.endswith("Patch"):
+        return []
+    version = config.get("kubernetesVersion") or KUBERNETES_VERSION_DEFAULT
+    problem = kubernetes_version_problem(version)
+    if problem:
+        return [problem]
+    manifest = _plain(props)
+    manifest.setdefault("apiVersion", group_version.removeprefix("core/"))
+    manifest.setdefault("kind", kind)
+    try:
+        kubernetes_validate.validate(manifest, version, strict=True)
+    except kubernetes_validate.SchemaNotFoundError:
+        return []
+    except kubernetes_validate.ValidationError as error:
+        where = ".".join(str(part) for part in error.absolute_path) or "the top level"
+        return [f"{kind} {_name(props)!r} is not a valid Kubernetes {version} object: {error.message} "
+                f"(at {where}); fix the field, or set kubernetesVersion in this policy's config to the "
+                f"cluster's release"]
+    return []
+
+
 # --- stack rules: (resources, policy config) -> (message, urn) ------------------------
 
 def _of_type(resources: Iterable, *types: str) -> list:
@@ -175,7 +254,7 @@ def _of_type(resources: Iterable, *types: str) -> list:
 
 
 def _cinder_classes(resources: Iterable, config: Mapping) -> dict[str, Any]:
-    allowed = set(config.get("allowedProvisioners") or [CINDER_CSI])
+    allowed = set(config.get("allowedProvisioners") or [CINDER_CSI_DRIVER])
     return {_name(sc.props): sc for sc in _of_type(resources, STORAGE_CLASS) if sc.props.get("provisioner") in allowed}
 
 
@@ -196,7 +275,7 @@ def rwx_claim_on_multiattach_type(resources: Sequence, config: Mapping) -> list[
             continue  # not a Cinder class declared here: nothing to check against
         type_name = _map(storage_class.props.get("parameters")).get("type")
         volume_type = types.get(type_name)
-        if volume_type is not None and _multiattach_value(volume_type.props) == MULTIATTACH_SPEC:
+        if volume_type is not None and _multiattach_value(volume_type.props) == MULTIATTACH_ENABLED:
             continue
         if not type_name:
             found = "names no volume type, so Cinder's default (single-attach) type is used"
@@ -207,7 +286,7 @@ def rwx_claim_on_multiattach_type(resources: Sequence, config: Mapping) -> list[
         problems.append((
             f"claim {_name(claim.props)!r} is ReadWriteMany but StorageClass {class_name!r} {found}: "
             f"pods on a second node would fail to attach; declare a volume type with "
-            f"multiattach=\"{MULTIATTACH_SPEC}\" in this stack and name it in the class's parameters.type",
+            f"multiattach=\"{MULTIATTACH_ENABLED}\" in this stack and name it in the class's parameters.type",
             claim.urn,
         ))
     return problems
@@ -223,18 +302,18 @@ def _tolerates_control_plane(pod: Mapping) -> bool:
 
 
 def _spreads_over_hosts(pod: Mapping) -> bool:
-    spread = any(_map(c).get("topologyKey") == HOSTNAME for c in _list(pod.get("topologySpreadConstraints")))
+    spread = any(_map(c).get("topologyKey") == HOSTNAME_TOPOLOGY_KEY for c in _list(pod.get("topologySpreadConstraints")))
     anti = _map(_map(pod.get("affinity")).get("podAntiAffinity"))
     terms = [*_list(anti.get("requiredDuringSchedulingIgnoredDuringExecution")),
              *[_map(t).get("podAffinityTerm") for t in _list(anti.get("preferredDuringSchedulingIgnoredDuringExecution"))]]
-    return spread or any(_map(t).get("topologyKey") == HOSTNAME for t in terms)
+    return spread or any(_map(t).get("topologyKey") == HOSTNAME_TOPOLOGY_KEY for t in terms)
 
 
 def _kept_on_one_node(pod: Mapping, labels: Mapping) -> bool:
     """A required pod affinity to its own pods on the same host keeps them together."""
     affinity = _map(_map(pod.get("affinity")).get("podAffinity"))
     return any(
-        _map(term).get("topologyKey") == HOSTNAME
+        _map(term).get("topologyKey") == HOSTNAME_TOPOLOGY_KEY
         and _labels_match(_map(_map(_map(term).get("labelSelector")).get("matchLabels")), labels)
         for term in _list(affinity.get("requiredDuringSchedulingIgnoredDuringExecution"))
     )
@@ -262,7 +341,7 @@ def rwo_claim_on_one_node(resources: Sequence, _config: Mapping) -> list[tuple[s
                     f"({' and '.join(reasons)}) but mounts the ReadWriteOnce claim {claim_name!r}: a Cinder volume "
                     f"attaches to one node, so pods elsewhere hang in \"Multi-Attach error\". Use a multi-attach "
                     f"volume type with a ReadWriteMany claim, keep the pods on one node (required podAffinity on "
-                    f"{HOSTNAME}), or run one replica",
+                    f"{HOSTNAME_TOPOLOGY_KEY}), or run one replica",
                     workload.urn,
                 ))
     return problems
@@ -313,9 +392,10 @@ def rwx_filesystem_corruption_risk(resources: Sequence, config: Mapping) -> list
         if "ReadWriteMany" in _claim_modes(claim) and spec.get("volumeMode", "Filesystem") == "Filesystem" \
                 and spec.get("storageClassName") in classes:
             problems.append((f"claim {_name(claim.props)!r} mounts one multi-attach Cinder volume as a filesystem "
-                             f"(ext4 by default) on several nodes: ext4 is not cluster-aware, and two writers can "
-                             f"corrupt it. Fine for read-only content (nginx here); otherwise keep one writer, use "
-                             f"volumeMode: Block, or a cluster filesystem", claim.urn))
+                             f"(ext4 by default) on several nodes: ext4 is not cluster-aware, so a second writer, "
+                             f"or kubelets formatting the fresh volume on two nodes at once, corrupts it. Use "
+                             f"volumeMode: Block (raw device, no filesystem), a cluster filesystem, or a "
+                             f"ReadWriteOnce claim", claim.urn))
     return problems
 
 
@@ -325,13 +405,13 @@ _PROVISIONER_CONFIG = PolicyConfigSchema(properties={
     "allowedProvisioners": {
         "type": "array",
         "items": {"type": "string"},
-        "default": [CINDER_CSI],
+        "default": [CINDER_CSI_DRIVER],
         "description": "StorageClass provisioners accepted for Cinder volumes.",
     },
 })
 
 
-def _resource_policy(name: str, description: str, types: Sequence[str], check, *,
+def _resource_policy(name: str, description: str, types: Container[str], check, *,
                      enforcement: EnforcementLevel | None = None,
                      config_schema: PolicyConfigSchema | None = None) -> ResourceValidationPolicy:
     def validate(args, report_violation):
@@ -355,6 +435,14 @@ def _stack_policy(name: str, description: str, check, *, enforcement: Enforcemen
 
 ADVISORY = EnforcementLevel.ADVISORY
 
+_KUBERNETES_VERSION_CONFIG = PolicyConfigSchema(properties={
+    "kubernetesVersion": {
+        "type": "string",
+        "default": KUBERNETES_VERSION_DEFAULT,
+        "description": "Kubernetes release (major.minor[.patch]) whose API schemas every object must match.",
+    },
+})
+
 POLICIES = [
     _resource_policy("cinder-multiattach-extra-spec",
                      'A volume type\'s multiattach extra spec is exactly "<is> True".',
@@ -375,6 +463,9 @@ POLICIES = [
     _stack_policy("load-balancer-selects-workload-pods",
                   "A LoadBalancer Service selects pods of a workload in the stack, on a port they expose.",
                   load_balancer_selects_pods),
+    _resource_policy("kubernetes-schema-valid",
+                     "Every Kubernetes object matches its API schema, strictly, for the cluster's release.",
+                     _KUBERNETES_TYPES, kubernetes_schema_problems, config_schema=_KUBERNETES_VERSION_CONFIG),
     _resource_policy("image-pinned", "Container images are pinned to a tag or digest, never latest or untagged.",
                      [*WORKLOADS, POD], lambda t, props, _c: images_pinned(t, props)),
     _stack_policy("rwx-filesystem-corruption-risk",
@@ -385,4 +476,7 @@ POLICIES = [
     _resource_policy("load-balancer-health-monitor",
                      "Advisory: a LoadBalancer Service asks Octavia for a health monitor.",
                      [SERVICE], lambda _t, props, _c: health_monitor(props), enforcement=ADVISORY),
+    _resource_policy("load-balancer-traffic-policy-cluster",
+                     "Advisory: a LoadBalancer Service keeps externalTrafficPolicy Cluster.",
+                     [SERVICE], lambda _t, props, _c: traffic_policy_cluster(props), enforcement=ADVISORY),
 ]

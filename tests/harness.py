@@ -25,12 +25,15 @@ PROGRAM = PROJECT_DIR / "__main__.py"
 PROJECT = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())["name"]
 STACKS = sorted(path.name[len("Pulumi."):-len(".yaml")] for path in PROJECT_DIR.glob("Pulumi.*.yaml"))
 
-# What Octavia would give the Service once the amphora is up.
+# What Octavia and the cloud controller would give the Service once the amphora is up.
 FAKE_EXTERNAL_IP = "172.24.4.238"
+FAKE_LOAD_BALANCER_ID = "6c1b3f2e-7d4a-4e59-9b8e-2f0c1a7d5e43"
+LOAD_BALANCER_ID_ANNOTATION = "loadbalancer.openstack.org/load-balancer-id"
 
 
 def engine_string(value: Any) -> str:
-    """Config values reach a program as strings; objects and arrays as JSON."""
+    """Config values reach a program as strings; objects and arrays (Pulumi.yaml `type: object`
+    defaults included) as JSON."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (dict, list)):
@@ -69,16 +72,21 @@ class Registration:
     parent: str
     custom: bool
     read_id: str | None = None  # set for a `.get()` of an existing resource
+    read_state: dict = field(default_factory=dict)  # what the read returned (the engine analyzes that)
     dependencies: set[str] = field(default_factory=set)
     property_dependencies: dict[str, set[str]] = field(default_factory=dict)
     provider: str = ""
     custom_timeouts: dict[str, str] = field(default_factory=dict)
+    delete_before_replace: bool = False
+    replace_with: set[str] = field(default_factory=set)  # URNs whose replacement replaces this one
+    replace_on_changes: list[str] = field(default_factory=list)  # property paths whose change replaces it
     resource_id: str | None = None  # what the (mock) provider answered
 
 
 class CloudMocks(pulumi.runtime.Mocks):
-    """Answers as Devstack's providers would: provider-assigned ids, and in an update
-    the Service's load balancer ingress. In a preview the status stays unknown."""
+    """Answers as Devstack's providers would: provider-assigned ids, and in an update the
+    Service's load balancer ingress and the cloud controller's load-balancer-id annotation.
+    In a preview the status stays unknown and the annotation absent."""
 
     def __init__(self, preview: bool):
         self.preview = preview
@@ -95,6 +103,10 @@ class CloudMocks(pulumi.runtime.Mocks):
             return args.resource_id, state
         if args.typ == "kubernetes:core/v1:Service" and not self.preview:
             state["status"] = {"loadBalancer": {"ingress": [{"ip": FAKE_EXTERNAL_IP}]}}
+            metadata = dict(state.get("metadata") or {})
+            metadata["annotations"] = {**(metadata.get("annotations") or {}),
+                                       LOAD_BALANCER_ID_ANNOTATION: FAKE_LOAD_BALANCER_ID}
+            state["metadata"] = metadata
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs):
@@ -126,6 +138,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             registration.custom_timeouts = {
                 step: getattr(timeouts, step) for step in ("create", "update", "delete") if getattr(timeouts, step)
             }
+            registration.delete_before_replace = request.deleteBeforeReplace
+            registration.replace_with = set(request.replace_with)
+            registration.replace_on_changes = list(request.replaceOnChanges)
         self.registrations.append(registration)
         return registration
 
@@ -138,8 +153,10 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return response
 
     def ReadResource(self, request):
-        self._record(request, request.id)
-        return super().ReadResource(request)
+        registration = self._record(request, request.id)
+        response = super().ReadResource(request)
+        registration.read_state = pulumi.runtime.rpc.deserialize_properties(response.properties)
+        return response
 
 
 @dataclass
@@ -161,6 +178,10 @@ class ProgramRun:
 
     def by_urn(self, urn: str) -> Registration:
         return next(r for r in self.registrations if r.urn == urn)
+
+    def named(self, type_token: str, name: str) -> Registration:
+        (found,) = [r for r in self.of_type(type_token) if r.name == name]
+        return found
 
 
 class ProgramFailed(Exception):

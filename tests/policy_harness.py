@@ -35,9 +35,11 @@ def _options(parent: str) -> PolicyResourceOptions:
 
 
 def stack_resources(run: ProgramRun) -> list[PolicyResource]:
-    """Every registration as a PolicyResource with parent and dependencies linked, props as plain dicts."""
+    """Every registration as a PolicyResource with parent and dependencies linked, props as plain dicts
+    (for a read, the object read, as the engine passes its state)."""
     resources = {
-        r.urn: PolicyResource(r.type, copy.deepcopy(r.inputs), r.urn, r.name, _options(r.parent), None, None, [], {})
+        r.urn: PolicyResource(r.type, copy.deepcopy(r.read_state if r.read_id else r.inputs), r.urn, r.name,
+                              _options(r.parent), None, None, [], {})
         for r in run.registrations
     }
     for r in run.registrations:
@@ -50,8 +52,9 @@ def stack_resources(run: ProgramRun) -> list[PolicyResource]:
     return list(resources.values())
 
 
-def find(resources: list[PolicyResource], resource_type: str) -> PolicyResource:
-    (found,) = [r for r in resources if r.resource_type == resource_type]
+def find(resources: list[PolicyResource], resource_type: str, name: str | None = None) -> PolicyResource:
+    """The one resource of that type (and Pulumi resource name, when given)."""
+    (found,) = [r for r in resources if r.resource_type == resource_type and name in (None, r.name)]
     return found
 
 

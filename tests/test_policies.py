@@ -1,4 +1,6 @@
-"""Each policy of the pack: the program's stacks comply, and each rule's violation draws its message."""
+"""Each policy of the pack over the program's own resources: the stacks comply, and each
+rule's violation, made in those resources, draws its message (test_policy_rules.py tests
+each rule on a small dict)."""
 
 from __future__ import annotations
 
@@ -23,8 +25,8 @@ def messages(violations, policy: str) -> list[str]:
     return [v.message for v in violations if v.policy == policy]
 
 
-def pod(resources):
-    return find(resources, RC).props["spec"]["template"]["spec"]
+def pod(resources, app: str = "server"):
+    return find(resources, RC, app).props["spec"]["template"]["spec"]
 
 
 @pytest.mark.parametrize("preview", [True, False], ids=["preview", "update"])
@@ -32,17 +34,13 @@ def pod(resources):
 def test_every_stack_passes_every_mandatory_policy(stack, preview):
     violations = check(resources_of(stack, preview))
     assert mandatory(violations) == []
-    advisories = {v.policy for v in violations}
-    # The stacks knowingly keep ext4 on a multi-attach volume (nginx only reads) and no health monitor.
-    expected = {"load-balancer-health-monitor"}
-    if stack == "devstack":
-        expected.add("rwx-filesystem-corruption-risk")
-    assert advisories == expected
+    # Only the health monitor is left to the user (it needs the cloud's OCCM config in mind).
+    assert {v.policy for v in violations} == {"load-balancer-health-monitor"}
 
 
 def test_policy_names_are_unique_and_described():
     names = [p.name for p in POLICIES]
-    assert len(names) == len(set(names)) == 10
+    assert len(names) == len(set(names)) == 12
     assert all(p.description for p in POLICIES)
 
 
@@ -107,12 +105,12 @@ def test_rwx_claim_on_the_default_type():
 
 # 4. the article's Multi-Attach error
 def test_program_keeps_single_attach_pods_together_even_on_the_control_plane():
-    resources = resources_of("devstack-single", scheduleOnControlPlane=True, replicas=4)
+    resources = resources_of("devstack-single", scheduleOnControlPlane=True, serverReplicas=4)
     assert messages(check(resources), "rwo-claim-on-one-node") == []
 
 
 def test_rwo_claim_with_control_plane_tolerations_hangs():
-    resources = resources_of("devstack-single", scheduleOnControlPlane=True, replicas=4)
+    resources = resources_of("devstack-single", scheduleOnControlPlane=True, serverReplicas=4)
     del pod(resources)["affinity"]
     (message,) = messages(check(resources), "rwo-claim-on-one-node")
     assert "tolerates the control-plane taint" in message and "Multi-Attach error" in message
@@ -131,7 +129,7 @@ def test_rwo_claim_with_spread_over_hosts_hangs():
 
 
 def test_one_replica_on_a_rwo_claim_is_fine():
-    resources = resources_of("devstack-single", scheduleOnControlPlane=True, replicas=1)
+    resources = resources_of("devstack-single", scheduleOnControlPlane=True, serverReplicas=1)
     del pod(resources)["affinity"]
     assert messages(check(resources), "rwo-claim-on-one-node") == []
 
@@ -139,7 +137,7 @@ def test_one_replica_on_a_rwo_claim_is_fine():
 # 5. selector matches template
 def test_selector_not_matching_template_labels():
     resources = resources_of()
-    find(resources, RC).props["spec"]["selector"] = {"app": "lbserver"}
+    find(resources, RC, "server").props["spec"]["selector"] = {"app": "lbserver"}
     (message,) = messages(check(resources), "workload-selector-matches-template")
     assert "selects {'app': 'lbserver'}" in message and "{'app': 'server'}" in message
 
@@ -147,7 +145,7 @@ def test_selector_not_matching_template_labels():
 # 6. the LoadBalancer reaches the pods
 def test_service_selecting_no_pods():
     resources = resources_of()
-    find(resources, SERVICE).props["spec"]["selector"] = {"app": "lbserver"}
+    find(resources, SERVICE).props["spec"]["selector"] = {"app": "webserver"}
     (message,) = messages(check(resources), "load-balancer-selects-workload-pods")
     assert "no workload of this stack" in message
 
@@ -195,7 +193,35 @@ def test_health_monitor_annotation_silences_the_advisory():
     assert messages(check(resources), "load-balancer-health-monitor") == []
 
 
+def test_filesystem_on_the_multiattach_claim_draws_the_corruption_advisory():
+    violations = [v for v in check(resources_of(volumeMode="Filesystem")) if v.policy == "rwx-filesystem-corruption-risk"]
+    assert len(violations) == 1 and not violations[0].mandatory
+    assert "claim 'claim1'" in violations[0].message and "volumeMode: Block" in violations[0].message
+
+
 def test_block_mode_silences_the_corruption_advisory():
+    assert messages(check(resources_of(volumeMode="Block")), "rwx-filesystem-corruption-risk") == []
+
+
+# 9. strict schemas and Octavia's traffic policy
+def test_an_unknown_field_in_a_declared_object_is_a_mandatory_violation():
     resources = resources_of()
-    find(resources, CLAIM).props["spec"]["volumeMode"] = "Block"
-    assert messages(check(resources), "rwx-filesystem-corruption-risk") == []
+    pod(resources, "lbserver")["topology_spread_constraints"] = []
+    violations = [v for v in check(resources) if v.policy == "kubernetes-schema-valid"]
+    assert len(violations) == 1 and violations[0].mandatory
+    assert "'topology_spread_constraints' was unexpected" in violations[0].message
+    assert "'lbserver'" in violations[0].message
+
+
+def test_the_schema_version_comes_from_policy_config():
+    config = {"kubernetes-schema-valid": {"kubernetesVersion": "1.99"}}
+    found = messages(check(resources_of(), config), "kubernetes-schema-valid")
+    assert found and all("kubernetesVersion = '1.99'" in message for message in found)
+
+
+def test_local_traffic_policy_is_advisory():
+    resources = resources_of()
+    find(resources, SERVICE).props["spec"]["externalTrafficPolicy"] = "Local"
+    violations = [v for v in check(resources) if v.policy == "load-balancer-traffic-policy-cluster"]
+    assert len(violations) == 1 and not violations[0].mandatory
+    assert "node.kubernetes.io/exclude-from-external-load-balancers" in violations[0].message

@@ -1,8 +1,15 @@
-"""The pack as the engine runs it: `python -m pulumi.policy <engine> <pack-dir>`, then the Analyzer gRPC API."""
+"""The pack as the engine runs it: `python -m pulumi.policy <engine> <pack-dir>` with the pack
+folder as working directory, then the Analyzer gRPC API.
+
+It runs from a copy of policy/ alone, as `pulumi policy publish` ships it: nothing of the
+project around it is importable there.
+"""
 
 from __future__ import annotations
 
 import copy
+import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -12,21 +19,31 @@ import pytest
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
-from devstack_policies import POLICIES
+from devstack_policies import KUBERNETES_VERSION_DEFAULT, POLICIES
 from harness import PROJECT_DIR, ProgramRun, run_program
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = pytest.mark.timeout(90)
 
-PACK_DIR = PROJECT_DIR / "policy"
 MANDATORY = analyzer_pb2.MANDATORY
 ADVISORY = analyzer_pb2.ADVISORY
+ADVISORIES = {"rwx-filesystem-corruption-risk", "container-resource-limits", "load-balancer-health-monitor",
+              "load-balancer-traffic-policy-cluster"}
 
 
 @pytest.fixture(scope="module")
-def analyzer():
+def pack_copy(tmp_path_factory):
+    pack = tmp_path_factory.mktemp("published") / "policy"
+    shutil.copytree(PROJECT_DIR / "policy", pack, ignore=shutil.ignore_patterns("venv", "__pycache__"))
+    return pack
+
+
+@pytest.fixture(scope="module")
+def analyzer(pack_copy):
     # The pack never calls back the engine while validating; the address is only passed along.
-    process = subprocess.Popen([sys.executable, "-m", "pulumi.policy", "127.0.0.1:1", str(PACK_DIR)],
-                               cwd=PACK_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # No PYTHONPATH: only the copy (cwd) and the interpreter's packages are importable.
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    process = subprocess.Popen([sys.executable, "-m", "pulumi.policy", "127.0.0.1:1", str(pack_copy)],
+                               cwd=pack_copy, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     first_line: list[str] = []
     reader = threading.Thread(target=lambda: first_line.append(process.stdout.readline()), daemon=True)
     reader.start()
@@ -56,7 +73,7 @@ def _plain(value):
 def stack_request(run: ProgramRun, mutate=None) -> analyzer_pb2.AnalyzeStackRequest:
     resources = []
     for r in run.registrations:
-        props = copy.deepcopy(_plain(r.inputs))
+        props = copy.deepcopy(_plain(r.read_state if r.read_id else r.inputs))
         if mutate:
             mutate(r.type, props)
         resources.append(analyzer_pb2.AnalyzerResource(
@@ -74,12 +91,32 @@ def test_analyzer_info_lists_every_policy(analyzer):
     assert info.name == "devstack-k8s-apps"
     levels = {p.name: p.enforcementLevel for p in info.policies}
     assert set(levels) == {p.name for p in POLICIES}
-    assert {name for name, level in levels.items() if level == ADVISORY} == {
-        "rwx-filesystem-corruption-risk", "container-resource-limits", "load-balancer-health-monitor"}
-    assert {name for name, level in levels.items() if level == MANDATORY} == {p.name for p in POLICIES} - {
-        "rwx-filesystem-corruption-risk", "container-resource-limits", "load-balancer-health-monitor"}
+    assert {name for name, level in levels.items() if level == ADVISORY} == ADVISORIES
+    assert {name for name, level in levels.items() if level == MANDATORY} == {p.name for p in POLICIES} - ADVISORIES
+    assert levels["kubernetes-schema-valid"] == MANDATORY
     schema = next(p for p in info.policies if p.name == "cinder-csi-provisioner").configSchema
     assert "allowedProvisioners" in schema.properties
+    version = next(p for p in info.policies if p.name == "kubernetes-schema-valid").configSchema
+    assert version.properties["kubernetesVersion"]["default"] == KUBERNETES_VERSION_DEFAULT
+
+
+def test_the_copy_is_the_pack_alone(pack_copy):
+    assert {path.name for path in pack_copy.iterdir()} >= {"PulumiPolicy.yaml", "__main__.py", "requirements.txt",
+                                                           "devstack_domain.py", "devstack_policies.py"}
+    for module in pack_copy.glob("*.py"):
+        assert "sys.path" not in module.read_text(), module.name
+
+
+def test_analyze_names_an_unknown_kubernetes_field(analyzer):
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "lb-webserver"},
+               "spec": {"type": "LoadBalancer", "selector": {"app": "lbserver"},
+                        "ports": [{"port": 80, "target_port": 80}]}}
+    request = analyzer_pb2.AnalyzeRequest(
+        type="kubernetes:core/v1:Service", properties=_struct(service), name="bad",
+        urn="urn:pulumi:devstack::devstack-k8s-apps::kubernetes:core/v1:Service::bad")
+    (diagnostic,) = [d for d in analyzer.Analyze(request).diagnostics if d.policyName == "kubernetes-schema-valid"]
+    assert diagnostic.enforcementLevel == MANDATORY
+    assert "'target_port' was unexpected" in diagnostic.message and "spec.ports.0" in diagnostic.message
 
 
 def test_analyze_flags_a_bad_multiattach_spec(analyzer):
@@ -99,6 +136,8 @@ def test_the_programs_resources_pass_analyze_and_analyze_stack(analyzer, stack):
     run = run_program(stack, preview=True)
     diagnostics = []
     for r in run.registrations:
+        if r.read_id:
+            continue  # the engine analyzes what a program registers, not what it reads
         diagnostics += analyzer.Analyze(analyzer_pb2.AnalyzeRequest(
             type=r.type, properties=_struct(_plain(r.inputs)), urn=r.urn, name=r.name)).diagnostics
     diagnostics += analyzer.AnalyzeStack(stack_request(run)).diagnostics
@@ -110,11 +149,11 @@ def test_analyze_stack_catches_the_multi_attach_error(analyzer):
     run = run_program("devstack-single", preview=True, overrides={"scheduleOnControlPlane": True})
 
     def drop_affinity(resource_type, props):
-        if resource_type == "kubernetes:core/v1:ReplicationController":
+        if resource_type == "kubernetes:core/v1:ReplicationController" and "affinity" in props["spec"]["template"]["spec"]:
             del props["spec"]["template"]["spec"]["affinity"]
 
     diagnostics = analyzer.AnalyzeStack(stack_request(run, drop_affinity)).diagnostics
     (diagnostic,) = [d for d in diagnostics if d.enforcementLevel == MANDATORY]
     assert diagnostic.policyName == "rwo-claim-on-one-node"
     assert "Multi-Attach error" in diagnostic.message
-    assert diagnostic.urn == run.one("kubernetes:core/v1:ReplicationController").urn
+    assert diagnostic.urn == run.named("kubernetes:core/v1:ReplicationController", "server").urn

@@ -134,7 +134,7 @@ def test_backoff_grows_and_is_bounded_by_the_deadline():
     assert sum(sleeps) == pytest.approx(100)
 
 
-PROPS = {"cloud": "devstack-admin", "volume_type_name": TYPE, "volume_type_id": TYPE_ID, "timeout_seconds": 1}
+PROPS = {"admin_cloud": "devstack-admin", "volume_type_name": TYPE, "volume_type_id": TYPE_ID, "timeout_seconds": 1}
 
 
 def test_provider_create_touches_nothing_remote(cloud):

@@ -1,0 +1,122 @@
+"""Changes that converge: when the claim is replaced, the storage app is replaced with it,
+deleted before the claim (so its pods release it) and created after it.
+
+Two runs of the program under mocks (a stack as deployed, then a config change) are
+compared the way `pulumi up` would, by `replacements` below. It applies the replacement
+rules of pulumi-kubernetes v4.25.0 (provider/pkg/provider/diff.go: a new name or namespace
+replaces any object; StorageClass parameters/provisioner; PVC accessModes, selector,
+storageClassName, volumeName) and of the Pulumi engine 3.274 (resource/deploy/step_generator.go:
+replaceOnChanges paths; a resource whose replace_with target is replaced is replaced, and when
+that target is replaced delete-before-replace, it is deleted first; a dependency replaced
+delete-before-replace replaces a dependent only if the dependent's diff, with the linked
+property unknown, says so). The lab proves the same against the real engine and cluster.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from harness import ProgramRun, run_program
+
+STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
+CLAIM = "kubernetes:core/v1:PersistentVolumeClaim"
+RC = "kubernetes:core/v1:ReplicationController"
+SERVICE = "kubernetes:core/v1:Service"
+
+# Input paths whose change replaces the object, beyond metadata.name/namespace.
+_FORCE_NEW = {
+    STORAGE_CLASS: ("parameters", "provisioner"),
+    CLAIM: ("spec.accessModes", "spec.selector", "spec.storageClassName", "spec.volumeName"),
+}
+
+
+def _at(inputs: dict, path: str):
+    for key in path.split("."):
+        inputs = inputs.get(key) if isinstance(inputs, dict) else None
+    return inputs
+
+
+def replacements(before: ProgramRun, after: ProgramRun) -> set[str]:
+    """URNs of the Kubernetes objects `pulumi up` from `before` to `after` would replace."""
+    old = {r.urn: r for r in before.registrations}
+    replaced: set[str] = set()
+    for registration in after.registrations:  # registration order follows the dependencies
+        previous = old.get(registration.urn)
+        if previous is None or not registration.type.startswith("kubernetes:") or registration.read_id:
+            continue
+        paths = ["metadata.name", "metadata.namespace", *_FORCE_NEW.get(registration.type, ()),
+                 *registration.replace_on_changes]
+        # An unknown top-level input only matches a force-new path that is that very input.
+        linked = [key for key, urns in registration.property_dependencies.items() if urns & replaced]
+        if any(_at(previous.inputs, path) != _at(registration.inputs, path) for path in paths) \
+                or registration.replace_with & replaced \
+                or any(key in paths for key in linked):
+            replaced.add(registration.urn)
+    return replaced
+
+
+def _claim_and_server(run: ProgramRun) -> tuple[str, str]:
+    return run.one(CLAIM).urn, run.named(RC, "server").urn
+
+
+CLAIM_REPLACING_CHANGES = {
+    "devstack": [{"multiattach": False}, {"volumeMode": "Filesystem"}, {"storageClassName": "csi-sc-other"},
+                 {"claimName": "claim2"}],
+    "devstack-single": [{"multiattach": True}, {"volumeMode": "Block"}, {"claimName": "claim2"}],
+}
+# A bigger volumeSizeGi expands the claim in place; a new volumeTypeName renames the Cinder type
+# in place and replaces only the class: the claim's volume keeps its (renamed) type.
+IN_PLACE_CHANGES = [{"serverReplicas": 3}, {"lbserverReplicas": 2}, {"image": "nginx:1.27.5"},
+                    {"servicePort": 8080}, {"scheduleOnControlPlane": False}, {"volumeSizeGi": 2},
+                    {"volumeTypeName": "multiattach-type-2"},
+                    {"loadBalancerAnnotations": {"loadbalancer.openstack.org/enable-health-monitor": "true"}}]
+
+
+@pytest.mark.parametrize("stack,change", [(stack, change) for stack, changes in CLAIM_REPLACING_CHANGES.items()
+                                          for change in changes], ids=str)
+def test_the_storage_app_is_replaced_with_its_claim(stack, change):
+    before, after = run_program(stack, False), run_program(stack, False, change)
+    claim, server = _claim_and_server(after)
+    replaced = replacements(before, after)
+    assert claim in replaced, "this change must replace the claim, or the test proves nothing"
+    assert server in replaced
+    assert after.named(RC, "lbserver").urn not in replaced and after.one(SERVICE).urn not in replaced
+
+
+@pytest.mark.parametrize("change", IN_PLACE_CHANGES, ids=str)
+def test_changes_that_keep_the_claim_keep_the_storage_app(change):
+    before, after = run_program("devstack", False), run_program("devstack", False, change)
+    claim, server = _claim_and_server(after)
+    assert replacements(before, after) & {claim, server} == set()
+
+
+def test_the_storage_app_follows_the_claim_delete_first(any_stack):
+    claim = any_stack.one(CLAIM)
+    server = any_stack.named(RC, "server")
+    # Both keep their names, so neither can exist beside its replacement: delete, then create.
+    assert claim.delete_before_replace and server.delete_before_replace
+    # Replaced whenever the claim is; the dependency orders the deletes (server first) and
+    # the creates (claim first).
+    assert server.replace_with == {claim.urn}
+    assert claim.urn in server.property_dependencies["spec"]
+
+
+def test_the_claim_keeps_its_urn_across_changes():
+    """replace_with names the claim by URN: a config change must not rename the Pulumi resource."""
+    before, after = run_program("devstack", False), run_program("devstack", False, {"claimName": "claim2"})
+    assert _claim_and_server(before) == _claim_and_server(after)
+
+
+def test_a_volume_mode_change_replaces_the_claim_though_the_provider_would_update_it():
+    """pulumi-kubernetes v4.25 does not replace a claim for a new volumeMode (the API would refuse
+    the update): replace_on_changes does."""
+    before, after = run_program("devstack", False), run_program("devstack", False, {"volumeMode": "Filesystem"})
+    claim = after.one(CLAIM)
+    assert claim.replace_on_changes == ["spec.volumeMode"]
+    assert claim.urn in replacements(before, after)
+
+
+def test_a_new_volume_type_name_replaces_the_class_and_nothing_that_mounts():
+    before = run_program("devstack", False)
+    after = run_program("devstack", False, {"volumeTypeName": "multiattach-type-2"})
+    assert replacements(before, after) == {after.one(STORAGE_CLASS).urn}
