@@ -19,6 +19,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).res
 
 from loopback_lb import free_port, haproxy, nginx_servers, pod_answers  # noqa: E402
 from probe.check import ProbeOptions, run_probe  # noqa: E402
+from probe.cli import in_range  # noqa: E402
 
 PODS = [(f"server-{i}", "worker1" if i % 2 else "master1") for i in range(8)]
 
@@ -35,7 +36,8 @@ def measure(url: str, runs: int) -> tuple[list[float], list[int], set[str]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
+    # At least one run: the median of no runs is undefined.
+    parser.add_argument("--runs", type=in_range(1), default=5, help="runs per scenario (default 5)")
     runs = parser.parse_args().runs
     print(f"probe --min-pods {len(PODS) - 1} --min-nodes 2, 8 pods on 2 nodes, haproxy roundrobin, {runs} runs")
     with tempfile.TemporaryDirectory() as workdir:

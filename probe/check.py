@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import requests
 
 from probe.identity import Identity, parse_identity
+from probe.wording import counted
 
 MAX_BODY_BYTES = 64 * 1024
 FIRST_RETRY_DELAY = 0.5
@@ -26,7 +27,7 @@ NO_IDENTITY = "no-identity"
 class ProbeOptions:
     url: str
     min_pods: int = 2
-    min_nodes: int = 1
+    min_nodes: int = 2
     requests: int = 64
     deadline: float = 600.0
     concurrency: int = 4
@@ -58,22 +59,23 @@ class Tally:
             self.pods[outcome.identity.pod] += 1
             self.nodes[outcome.identity.node] += 1
 
-    def update(self, other: Tally) -> None:
-        self.requests += other.requests
-        self.pods.update(other.pods)
-        self.nodes.update(other.nodes)
-        self.errors.update(other.errors)
-
 
 @dataclass
 class ProbeResult:
+    """The verdict's requests apart from the attempts that failed before the first answer:
+    refusals while Octavia boots are not errors of the load balancer."""
+
     url: str
     verdict: str  # pass, fail or unreachable
     reason: str
-    tally: Tally
+    tally: Tally  # the verdict's requests: the first answer and the sample after it
+    waiting: Tally  # the attempts that failed before the first answer
     waited_seconds: float
-    wait_attempts: int
     elapsed_seconds: float
+
+    @property
+    def answered(self) -> bool:
+        return self.tally.requests > 0
 
     def to_json(self) -> dict:
         return {
@@ -84,8 +86,11 @@ class ProbeResult:
             "pods": dict(self.tally.pods.most_common()),
             "nodes": dict(self.tally.nodes.most_common()),
             "errors": dict(self.tally.errors.most_common()),
-            "waited_seconds": round(self.waited_seconds, 3),
-            "wait_attempts": self.wait_attempts,
+            "waiting": {
+                "seconds": round(self.waited_seconds, 3),
+                "requests": self.waiting.requests,
+                "errors": dict(self.waiting.errors.most_common()),
+            },
             "elapsed_seconds": round(self.elapsed_seconds, 3),
         }
 
@@ -122,19 +127,19 @@ def evaluate(tally: Tally, options: ProbeOptions) -> tuple[str, str]:
     """pass or fail, with the reason, for what was seen so far."""
     problems = []
     if tally.errors[NO_IDENTITY]:
-        problems.append(f"{tally.errors[NO_IDENTITY]} answer(s) had no 'Server <pod> on <node>' line")
+        problems.append(f"{counted(tally.errors[NO_IDENTITY], 'answer')} had no 'Server <pod> on <node>' line")
     if len(tally.pods) < options.min_pods:
-        problems.append(f"{len(tally.pods)} pod(s) answered, at least {options.min_pods} required")
+        problems.append(f"{counted(len(tally.pods), 'pod')} answered, at least {options.min_pods} required")
     if len(tally.nodes) < options.min_nodes:
-        problems.append(f"{len(tally.nodes)} node(s) answered, at least {options.min_nodes} required")
+        problems.append(f"{counted(len(tally.nodes), 'node')} answered, at least {options.min_nodes} required")
     failed = sum(tally.errors.values())
     if tally.requests and failed / tally.requests > options.max_error_ratio:
-        problems.append(
-            f"{failed} of {tally.requests} requests failed ({failed / tally.requests:.0%} > {options.max_error_ratio:.0%})"
-        )
+        problems.append(f"{failed} of {counted(tally.requests, 'request')} failed "
+                        f"({failed / tally.requests:.0%} > {options.max_error_ratio:.0%})")
     if problems:
         return "fail", "; ".join(problems)
-    return "pass", f"{len(tally.pods)} pods on {len(tally.nodes)} nodes answered {tally.requests} requests"
+    return "pass", (f"{counted(len(tally.pods), 'pod')} on {counted(len(tally.nodes), 'node')} "
+                    f"answered {counted(tally.requests, 'request')}")
 
 
 Fetch = Callable[[str, float, float], Outcome]
@@ -145,44 +150,47 @@ def run_probe(options: ProbeOptions, progress: Progress = lambda _: None, fetch:
               clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> ProbeResult:
     started = clock()
     deadline = started + options.deadline
-    tally = Tally()
+    waiting = Tally()
 
-    first, attempts = _wait_for_answer(options, deadline, tally, progress, fetch, clock, sleep)
+    first = _wait_for_answer(options, deadline, waiting, progress, fetch, clock, sleep)
     waited = clock() - started
     if first is None:
-        last = ", ".join(f"{kind} x{count}" for kind, count in tally.errors.most_common()) or "no attempt"
+        last = ", ".join(f"{kind} x{count}" for kind, count in waiting.errors.most_common()) or "no attempt"
         reason = f"no answer within {options.deadline:g}s ({last})"
-        return ProbeResult(options.url, "unreachable", reason, tally, waited, attempts, clock() - started)
+        return ProbeResult(options.url, "unreachable", reason, Tally(), waiting, waited, clock() - started)
 
-    progress(f"{options.url} answers after {waited:.1f}s; sampling up to {options.requests} requests")
+    progress(f"{options.url} answers after {waited:.1f}s; sampling up to {counted(options.requests, 'request')}")
+    # The verdict (and its error ratio) covers the first answer and the requests after it:
+    # refusals while the load balancer was not up yet are reported apart.
     sample = Tally()
     sample.add(first)
     _sample(options, deadline, sample, fetch, clock)
-    # The verdict (and its error ratio) covers the requests after the first answer;
-    # the report's totals include the refusals seen while waiting.
     verdict, reason = evaluate(sample, options)
-    tally.update(sample)
-    return ProbeResult(options.url, verdict, reason, tally, waited, attempts, clock() - started)
+    return ProbeResult(options.url, verdict, reason, sample, waiting, waited, clock() - started)
 
 
-def _wait_for_answer(options, deadline, tally, progress, fetch, clock, sleep) -> tuple[Outcome | None, int]:
-    """Retry with backoff until something other than a 5xx or a network error answers."""
+def _wait_for_answer(options, deadline, waiting, progress, fetch, clock, sleep) -> Outcome | None:
+    """Retry with backoff until something other than a 5xx or a network error answers;
+    the failed attempts go to the waiting tally."""
     delay = FIRST_RETRY_DELAY
-    attempts = 0
     while True:
-        attempts += 1
-        # Keep a slow attempt from running far past the deadline.
-        left = max(deadline - clock(), 0.1)
-        outcome = fetch(options.url, min(options.connect_timeout, left), min(options.read_timeout, left))
+        outcome = fetch(options.url, *_timeouts(options, deadline - clock()))
         if outcome.error is None or outcome.error == NO_IDENTITY:
-            return outcome, attempts
-        tally.add(outcome)
+            return outcome
+        waiting.add(outcome)
         left = deadline - clock()
         if left <= 0:
-            return None, attempts
-        progress(f"waiting for {options.url}: {outcome.error} (attempt {attempts}, {left:.0f}s left)")
+            return None
+        progress(f"waiting for {options.url}: {outcome.error} (attempt {waiting.requests}, {left:.0f}s left)")
         sleep(min(delay, left))
         delay = min(delay * 2, MAX_RETRY_DELAY)
+
+
+def _timeouts(options: ProbeOptions, left: float) -> tuple[float, float]:
+    """Connect and read timeouts cut to the time left: no request runs far past the deadline
+    (and a huge timeout never reaches the socket, which cannot hold it)."""
+    left = max(left, 0.1)
+    return min(options.connect_timeout, left), min(options.read_timeout, left)
 
 
 def _sample(options: ProbeOptions, deadline: float, tally: Tally, fetch: Fetch, clock) -> None:
@@ -197,7 +205,7 @@ def _sample(options: ProbeOptions, deadline: float, tally: Tally, fetch: Fetch, 
         while True:
             while (not settled() and sent < options.requests and len(in_flight) < options.concurrency
                    and clock() < deadline):
-                in_flight.add(pool.submit(fetch, options.url, options.connect_timeout, options.read_timeout))
+                in_flight.add(pool.submit(fetch, options.url, *_timeouts(options, deadline - clock())))
                 sent += 1
             # Requests already in flight are waited for even once the verdict looks settled:
             # the slow ones are often the failures (a dead member), and dropping them would

@@ -4,34 +4,41 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 from probe.check import ProbeOptions, run_probe
 from probe.report import render_text
-from probe.target import UsageError, checked_url, url_from_stack
+from probe.target import UsageError, checked_url, resolvable, url_from_stack
 
 EXIT_CODES = {"pass": 0, "fail": 1, "unreachable": 3}
 EXIT_USAGE = 2
 
 
-def _at_least(minimum: float, kind=int):
+MAX_DEADLINE = 86400.0  # a day: more is a typo, and far more overflows the socket's timeout
+MAX_CONCURRENCY = 256  # one thread per request in flight: thousands exhaust the process, not the LB
+
+
+def in_range(minimum: float, maximum: float = math.inf, *, kind: type = int):
+    """An argparse type: a finite number of that kind from minimum to maximum (argparse names the flag)."""
+
     def parse(text: str):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a {'whole number' if kind is int else 'number'}") from None
+        # float() accepts nan and inf: every comparison with nan is false, so it slips past the range
+        # check (an error ratio of nan checks nothing), and a deadline of inf never comes.
+        if isinstance(value, float) and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
         if value < minimum:
-            raise argparse.ArgumentTypeError(f"{text!r} is below the minimum {minimum}")
+            raise argparse.ArgumentTypeError(f"{text!r} is below the minimum {minimum:g}")
+        if value > maximum:
+            raise argparse.ArgumentTypeError(f"{text!r} is above the maximum {maximum:g}")
         return value
 
     return parse
-
-
-def _ratio(text: str) -> float:
-    value = _at_least(0.0, float)(text)
-    if value > 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a ratio between 0 and 1")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,21 +52,25 @@ def build_parser() -> argparse.ArgumentParser:
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--url", help="URL to probe (default: the `url` output of the stack)")
     target.add_argument("--stack", help="read the `url` output of this stack (default: the selected stack)")
-    parser.add_argument("--min-pods", type=_at_least(1), default=defaults.min_pods,
+    parser.add_argument("--min-pods", type=in_range(1), default=defaults.min_pods,
                         help=f"distinct pods that must answer (default {defaults.min_pods})")
-    parser.add_argument("--min-nodes", type=_at_least(1), default=defaults.min_nodes,
-                        help=f"distinct nodes that must answer (default {defaults.min_nodes})")
-    parser.add_argument("--requests", type=_at_least(1), default=defaults.requests,
+    parser.add_argument("--min-nodes", type=in_range(1), default=defaults.min_nodes,
+                        help=f"distinct nodes that must answer (default {defaults.min_nodes}; "
+                             "1 on a single-node cluster)")
+    parser.add_argument("--requests", type=in_range(1), default=defaults.requests,
                         help=f"most requests to send once the target answers (default {defaults.requests})")
-    parser.add_argument("--deadline", type=_at_least(0.1, float), default=defaults.deadline,
-                        help=f"seconds to wait in all, e.g. for an Octavia amphora to boot (default {defaults.deadline:g})")
-    parser.add_argument("--concurrency", type=_at_least(1), default=defaults.concurrency,
-                        help=f"requests in flight at once (default {defaults.concurrency})")
-    parser.add_argument("--max-error-ratio", type=_ratio, default=defaults.max_error_ratio,
-                        help=f"largest share of failed requests that still passes (default {defaults.max_error_ratio:g})")
-    parser.add_argument("--connect-timeout", type=_at_least(0.1, float), default=defaults.connect_timeout,
+    parser.add_argument("--deadline", type=in_range(0.1, MAX_DEADLINE, kind=float), default=defaults.deadline,
+                        help="seconds to wait in all, e.g. for an Octavia amphora to boot "
+                             f"(default {defaults.deadline:g}, at most {MAX_DEADLINE:g})")
+    parser.add_argument("--concurrency", type=in_range(1, MAX_CONCURRENCY), default=defaults.concurrency,
+                        help=f"requests in flight at once (default {defaults.concurrency}, at most {MAX_CONCURRENCY})")
+    parser.add_argument("--max-error-ratio", type=in_range(0.0, 1.0, kind=float),
+                        default=defaults.max_error_ratio,
+                        help="largest share of failed requests that still passes, 0 to 1 "
+                             f"(default {defaults.max_error_ratio:g})")
+    parser.add_argument("--connect-timeout", type=in_range(0.1, kind=float), default=defaults.connect_timeout,
                         help=f"seconds to open a connection (default {defaults.connect_timeout:g})")
-    parser.add_argument("--read-timeout", type=_at_least(0.1, float), default=defaults.read_timeout,
+    parser.add_argument("--read-timeout", type=in_range(0.1, kind=float), default=defaults.read_timeout,
                         help=f"seconds to wait for an answer (default {defaults.read_timeout:g})")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     return parser
@@ -69,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # exits 2 on bad arguments
     try:
-        url = checked_url(args.url) if args.url else url_from_stack(args.stack)
+        url = resolvable(checked_url(args.url) if args.url else url_from_stack(args.stack))
     except UsageError as error:
         print(f"probe: error: {error}", file=sys.stderr)
         return EXIT_USAGE

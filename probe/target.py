@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 from urllib.parse import urlsplit
 
@@ -45,3 +46,16 @@ def url_from_stack(stack: str | None) -> str:
         return checked_url(url)
     except UsageError:
         raise UsageError(f"{name} has an unusable `url` output: {url!r}") from None
+
+
+def resolvable(url: str) -> str:
+    """The URL, once its host resolves: a name that never will would otherwise look like a load
+    balancer that is not up yet, and be waited for until the deadline."""
+    host = urlsplit(url).hostname
+    try:
+        socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise UsageError(f"the host {host!r} of {url} does not resolve: {error.strerror}") from None
+    except UnicodeError as error:  # the IDNA codec refuses an empty or over-long label
+        raise UsageError(f"the host {host!r} of {url} is not a valid name: {error}") from None
+    return url

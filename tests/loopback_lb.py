@@ -120,6 +120,10 @@ class Haproxy:
         self.port = listen_port
         self.process: subprocess.Popen | None = None
 
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
     def start(self) -> None:
         with self.log.open("w") as log:
             self.process = subprocess.Popen([_binary("haproxy"), "-db", "-f", str(self.config)],
@@ -140,3 +144,14 @@ def haproxy(workdir: Path, listen_port: int, member_ports: list[int], start: boo
         yield balancer
     finally:
         balancer.stop()
+
+
+@contextmanager
+def load_balanced(workdir: Path, answers: dict[int, tuple[int, str]], members: list[int] | None = None,
+                  start: bool = True):
+    """nginx serving the answers behind haproxy; the members are the answers' ports unless given
+    (a port where nothing listens plays a dead member)."""
+    with nginx_servers(workdir / "nginx", answers):
+        with haproxy(workdir / "haproxy", free_port(), list(answers) if members is None else members,
+                     start) as balancer:
+            yield balancer
