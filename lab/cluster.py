@@ -1,0 +1,108 @@
+"""The article's cluster shape on the lab's control plane: nodes and the Cinder CSIDriver.
+
+master1 is a kubeadm control-plane node (label, NoSchedule taint, excluded from external load
+balancers); worker1 and worker2 take pods. KWOK plays their kubelets (annotation
+``kwok.x-k8s.io/node: fake``). Each node names its OpenStack server in ``spec.providerID`` as
+the OpenStack cloud controller does.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+CSI_DRIVER = "cinder.csi.openstack.org"
+CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
+EXCLUDE_FROM_LB_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers"
+_SERVER_NAMESPACE = uuid.UUID("6f1c1d1e-5a43-4c55-9a4e-2b0f6d3c7a10")
+
+
+@dataclass(frozen=True)
+class NodeShape:
+    """One node of the article's cluster."""
+
+    name: str
+    control_plane: bool
+
+    @property
+    def server_id(self) -> str:
+        """The node's Nova server id: stable per name, so the compute side can map it back."""
+        return str(uuid.uuid5(_SERVER_NAMESPACE, self.name))
+
+
+NODES = (NodeShape("master1", control_plane=True),
+         NodeShape("worker1", control_plane=False),
+         NodeShape("worker2", control_plane=False))
+
+
+def node_manifest(shape: NodeShape) -> dict:
+    labels = {"kubernetes.io/hostname": shape.name, "kubernetes.io/os": "linux",
+              "kubernetes.io/arch": "amd64", "type": "kwok"}
+    taints = []
+    if shape.control_plane:
+        labels[CONTROL_PLANE_LABEL] = ""
+        labels[EXCLUDE_FROM_LB_LABEL] = ""
+        taints.append({"key": CONTROL_PLANE_LABEL, "effect": "NoSchedule"})
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": shape.name,
+            "labels": labels,
+            "annotations": {
+                "kwok.x-k8s.io/node": "fake",
+                # The kubelet sets this; it makes kube-controller-manager's attach/detach
+                # controller create VolumeAttachments for the node's pods.
+                "volumes.kubernetes.io/controller-managed-attach-detach": "true",
+            },
+        },
+        "spec": {"providerID": f"openstack:///{shape.server_id}", "taints": taints},
+    }
+
+
+def csi_driver_manifest() -> dict:
+    """The CSIDriver object the Cinder CSI plugin's Helm chart installs."""
+    return {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "CSIDriver",
+        "metadata": {"name": CSI_DRIVER},
+        "spec": {"attachRequired": True, "podInfoOnMount": True,
+                 "volumeLifecycleModes": ["Persistent", "Ephemeral"]},
+    }
+
+
+def create_shape(api: client.ApiClient) -> None:
+    core, storage = client.CoreV1Api(api), client.StorageV1Api(api)
+    for shape in NODES:
+        _create(lambda body: core.create_node(body), node_manifest(shape))
+    _create(lambda body: storage.create_csi_driver(body), csi_driver_manifest())
+
+
+def _create(create, body: dict) -> None:
+    try:
+        create(body)
+    except ApiException as error:
+        if error.status != 409:  # already there from an earlier `up` on the same etcd
+            raise
+
+
+def not_ready(api: client.ApiClient) -> list[str]:
+    """What still keeps the cluster from taking pods: nodes not Ready (KWOK has not taken
+    them over) and a missing default ServiceAccount (pods would not be admitted)."""
+    core = client.CoreV1Api(api)
+    missing = [n.metadata.name for n in core.list_node().items if not _ready(n)]
+    return missing + ([] if _has_default_service_account(core) else ["serviceaccount default/default"])
+
+
+def _ready(node) -> bool:
+    return any(c.type == "Ready" and c.status == "True" for c in (node.status.conditions or []))
+
+
+def _has_default_service_account(core: client.CoreV1Api) -> bool:
+    try:
+        core.read_namespaced_service_account("default", "default")
+        return True
+    except ApiException:
+        return False

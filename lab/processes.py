@@ -1,0 +1,106 @@
+"""Child processes of the lab: start in the background, record by pid, stop by pid.
+
+Every process is started in its own session with its output in ``logs/<name>.log``; the
+state file records its pid and the executable, so `down` stops exactly what `up` started
+(never a process that merely reused a pid) and leaves nothing listening.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Process:
+    """A started child: its part name, pid, executable path and log file."""
+
+    name: str
+    pid: int
+    executable: str
+    log: str
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def start(name: str, argv: list[str], logs: Path, env: dict[str, str] | None = None,
+          cwd: Path | None = None) -> Process:
+    logs.mkdir(parents=True, exist_ok=True)
+    log = logs / f"{name}.log"
+    with open(log, "ab") as out:
+        child = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                 start_new_session=True, env=env, cwd=cwd)
+    return Process(name, child.pid, os.path.realpath(argv[0]), str(log))
+
+
+def is_ours(process: Process) -> bool:
+    """The pid is alive and still runs the executable we started (not a reused pid)."""
+    try:
+        return os.path.realpath(f"/proc/{process.pid}/exe") == process.executable
+    except OSError:
+        return False
+
+
+def alive(process: Process) -> bool:
+    if not is_ours(process):
+        return False
+    try:
+        state = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def stop(process: Process, grace_seconds: float = 10.0) -> None:
+    """SIGTERM the process group, then SIGKILL what is left after the grace period."""
+    if not is_ours(process):
+        return
+    for sig, wait in ((signal.SIGTERM, grace_seconds), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            _reap(process.pid)
+            if not alive(process):
+                return
+            time.sleep(0.1)
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def log_tail(process: Process, lines: int = 15) -> str:
+    try:
+        return "\n".join(Path(process.log).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def save(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.replace(path)
+
+
+def processes_of(state: dict) -> list[Process]:
+    return [Process(**entry) for entry in state.get("processes", [])]
+
+
+def as_records(processes: list[Process]) -> list[dict]:
+    return [asdict(p) for p in processes]

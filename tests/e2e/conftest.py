@@ -1,0 +1,88 @@
+"""Fixtures for the end-to-end tests: the real tools, the lab, a local Keystone, a project copy.
+
+Nothing here skips: a missing tool is built (scripts/tools), and a build or a lab that fails
+fails the tests that need it.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fake_openstack import FakeOpenStack
+
+REPO = Path(__file__).resolve().parents[2]
+LAB_TIMEOUT = 300
+
+
+def run(argv: list[str], env: dict[str, str] | None = None, cwd: Path = REPO,
+        timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def tools_bin() -> Path:
+    """The pinned tools, built now if this machine has not built them yet (never skipped)."""
+    result = run([sys.executable, "-m", "toolchain.build"], timeout=5400)
+    assert result.returncode == 0, f"scripts/tools failed:\n{result.stderr[-4000:]}"
+    return Path(result.stdout.strip().splitlines()[-1])
+
+
+def lab_env(lab_dir: Path) -> dict[str, str]:
+    """The environment `eval "$(scripts/lab env)"` gives a shell."""
+    result = run([sys.executable, "-m", "lab", "env", "--dir", str(lab_dir)])
+    assert result.returncode == 0, result.stderr
+    env = dict(os.environ)
+    for line in result.stdout.splitlines():
+        key, _, value = line.removeprefix("export ").partition("=")
+        env[key] = subprocess.run(["sh", "-c", f"printf %s {value}"], capture_output=True,
+                                  text=True, check=True).stdout
+    return env
+
+
+@pytest.fixture(scope="session")
+def lab(tools_bin, tmp_path_factory):
+    """One lab for the session: `scripts/lab up`, yield its environment, `scripts/lab down`."""
+    lab_dir = tmp_path_factory.mktemp("lab")
+    up = run([sys.executable, "-m", "lab", "up", "--dir", str(lab_dir)], timeout=LAB_TIMEOUT)
+    assert up.returncode == 0, f"scripts/lab up failed:\n{up.stderr[-4000:]}"
+    try:
+        yield lab_dir, lab_env(lab_dir)
+    finally:
+        run([sys.executable, "-m", "lab", "down", "--dir", str(lab_dir)])
+
+
+@pytest.fixture(scope="session")
+def keystone(tmp_path_factory):
+    """A loopback Keystone (+ Cinder) and a clouds.yaml whose `devstack-admin` entry uses it."""
+    with FakeOpenStack(volume_script=[[]]) as cloud:
+        clouds = cloud.write_clouds_yaml(tmp_path_factory.mktemp("openstack") / "clouds.yaml")
+        yield cloud, clouds
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    """A copy of the project as a fresh clone has it, with the virtualenvs scripts/test made."""
+    copy = tmp_path / "project"
+    tracked = run(["git", "ls-files", "--cached", "--others", "--exclude-standard"]).stdout.split()
+    for relative in tracked:
+        source = REPO / relative
+        if source.is_file():
+            (copy / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, copy / relative)
+    for venv in ("venv", "policy/venv"):
+        assert (REPO / venv / "bin" / "python").exists(), f"{venv} is missing: run ./scripts/test"
+        (copy / venv).symlink_to(REPO / venv)
+    return copy
+
+
+@pytest.fixture
+def engine_env(lab, keystone) -> dict[str, str]:
+    """The lab's environment plus the clouds.yaml of the local Keystone."""
+    _, env = lab
+    _, clouds = keystone
+    return {**env, "OS_CLIENT_CONFIG_FILE": str(clouds)}
