@@ -11,8 +11,11 @@ Why: the Go module proxy serves no `pulumi-language-python`, the plugin through 
 (`pulumi preview --client=<address>`). Everything else is the CLI's own path: it reads
 Pulumi.yaml and Pulumi.<stack>.yaml from the project folder (defaults, type checks), runs the
 engine, the provider plugins found on PATH, dynamic providers through
-pulumi-resource-pulumi-python, and the policy pack through the CLI's analyzer plugin
-pulumi-analyzer-policy-python with the pack's own virtualenv.
+pulumi-resource-pulumi-python. A policy pack folder also needs the language host (the CLI runs
+it through the host's RunPlugin); the CLI launches an executable given as --policy-pack
+directly instead, so each pack gets a two-line launcher that does what RunPlugin does: run
+`python -m pulumi.policy <engine> .` in the pack folder with the virtualenv named in its
+PulumiPolicy.yaml (policy/venv).
 
 With --json, one JSON document goes to stdout: the steps (op, type, name, urn), diagnostics,
 policy violations, the change summary and the outputs; progress goes to stderr.
@@ -24,8 +27,12 @@ import argparse
 import json
 import os
 import runpy
+import shlex
 import sys
+import tempfile
 from pathlib import Path
+
+import yaml
 
 from pulumi import automation as auto
 from pulumi.automation import events
@@ -64,7 +71,7 @@ class Collector:
             self._say(f"{step['op']:>14} {step['type']} {step['name']}")
         elif event.diagnostic_event:
             diag = event.diagnostic_event
-            if diag.severity != "debug":
+            if diag.severity != "debug" and diag.message.strip():
                 self.diagnostics.append({"severity": diag.severity, "message": diag.message.strip(),
                                          "urn": diag.urn})
                 self._say(f"{diag.severity}: {diag.message.strip()}")
@@ -83,6 +90,25 @@ class Collector:
     def _say(self, line: str) -> None:
         if self.echo:
             print(line, file=sys.stderr, flush=True)
+
+
+def policy_launcher(pack: Path, folder: Path) -> Path:
+    """An executable the CLI can start as the pack (see the module docstring)."""
+    settings = yaml.safe_load((pack / "PulumiPolicy.yaml").read_text()) or {}
+    runtime = settings.get("runtime")
+    options = (runtime.get("options") or {}) if isinstance(runtime, dict) else {}
+    python = pack / options.get("virtualenv", "venv") / "bin" / "python"
+    if not python.exists():
+        raise SystemExit(f"lab-pulumi: the policy pack's virtualenv {python.parent.parent} is missing: "
+                         f"python3 -m venv {python.parent.parent} && "
+                         f"{python.parent}/pip install -r {pack / 'requirements.txt'}")
+    launcher = folder / pack.name / "run-policy-pack"
+    launcher.parent.mkdir(parents=True)
+    (launcher.parent / "PulumiPolicy.yaml").symlink_to(pack / "PulumiPolicy.yaml")
+    launcher.write_text(f'#!/bin/sh\ncd {shlex.quote(str(pack))} && '
+                        f'exec {shlex.quote(str(python))} -u -m pulumi.policy "$1" .\n')
+    launcher.chmod(0o755)
+    return launcher
 
 
 def stack_for(name: str, project: Path) -> auto.Stack:
@@ -118,10 +144,11 @@ def main(argv: list[str] | None = None) -> int:
     project = args.cwd.resolve()
     if not (project / "Pulumi.yaml").is_file():
         parser.error(f"--cwd {project} has no Pulumi.yaml")
-    packs = [str(p.resolve()) for p in args.policy_pack]
-    for pack in packs:
-        if not (Path(pack) / "PulumiPolicy.yaml").is_file():
+    for pack in args.policy_pack:
+        if not (pack / "PulumiPolicy.yaml").is_file():
             parser.error(f"--policy-pack {pack} has no PulumiPolicy.yaml")
+    launchers = tempfile.TemporaryDirectory(prefix="lab-policy-")
+    packs = [str(policy_launcher(p.resolve(), Path(launchers.name))) for p in args.policy_pack]
     pack_configs = [str(p.resolve()) for p in args.policy_pack_config]
     if pack_configs and len(pack_configs) != len(packs):
         parser.error("give one --policy-pack-config per --policy-pack")

@@ -81,8 +81,11 @@ def project(tmp_path) -> Path:
 
 
 @pytest.fixture
-def engine_env(lab, keystone) -> dict[str, str]:
-    """The lab's environment plus the clouds.yaml of the local Keystone."""
+def engine_env(lab, keystone, tmp_path) -> dict[str, str]:
+    """The lab's environment, the clouds.yaml of the local Keystone, and a Pulumi state
+    folder of the test's own (stacks of one test never meet another's)."""
     _, env = lab
     _, clouds = keystone
-    return {**env, "OS_CLIENT_CONFIG_FILE": str(clouds)}
+    state = tmp_path / "pulumi-state"
+    state.mkdir()
+    return {**env, "OS_CLIENT_CONFIG_FILE": str(clouds), "PULUMI_BACKEND_URL": f"file://{state}"}
