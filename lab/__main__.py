@@ -10,6 +10,7 @@ The state folder is $DEVSTACK_LAB_DIR, else /tmp/devstack-k8s-apps-lab (or --dir
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import secrets
 import shlex
@@ -17,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -52,7 +54,7 @@ def running(state: dict | None) -> list[processes.Process]:
     return [p for p in processes.processes_of(state or {}) if processes.alive(p)]
 
 
-def up(paths: Paths) -> int:
+def up(paths: Paths, profile: str = "fast", delay_scale: float = 1.0) -> int:
     started = time.monotonic()
     state = load_state(paths)
     alive = running(state)
@@ -67,20 +69,25 @@ def up(paths: Paths) -> int:
 
     bin_dir = tools_bin()
     progress(started, f"tools in {bin_dir}")
-    state = {"bin_dir": str(bin_dir), "processes": [],
-             "pulumi_passphrase": secrets.token_hex(16)}
+    block = processes.claim_address_block(paths.root)
+    # Every part started from here on (and lab.cluster below) uses this block's addresses.
+    os.environ["DEVSTACK_LAB_ADDRESS_BLOCK"] = block
+    state = {"bin_dir": str(bin_dir), "processes": [], "profile": profile, "address_block": block,
+             "delay_scale": delay_scale, "pulumi_passphrase": secrets.token_hex(16)}
     try:
         _start_control_plane(paths, bin_dir, state, started)
+        _start_doubles(paths, state, started)
     except BaseException as error:
         for process in reversed(processes.processes_of(state)):
             processes.stop(process)
         shutil.rmtree(paths.root, ignore_errors=True)
+        processes.release_address_block(block, paths.root)
         if isinstance(error, (LabError, TimeoutError, OSError)):
             print(f"lab: {error}\nlab: stopped what had started; nothing is left running",
                   file=sys.stderr)
             return 1
         raise
-    progress(started, f"ready: {', '.join(n.name for n in _nodes())}; "
+    progress(started, f"ready: {', '.join(f'{n.name} {n.ip}' for n in _nodes())}; "
                       f'use it with: eval "$(scripts/lab env)"')
     return 0
 
@@ -97,10 +104,7 @@ def _start_control_plane(paths: Paths, bin_dir: Path, state: dict, started: floa
     from lab import cluster
 
     def launch(name: str, argv: list[str]) -> processes.Process:
-        process = processes.start(name, argv, paths.logs)
-        state["processes"].append(processes.as_records([process])[0])
-        processes.save(paths.state_file, state)
-        return process
+        return _launch(paths, state, name, argv)
 
     token = controlplane.write_credentials(paths)
     ports = {"etcd": processes.free_port(), "etcd_peer": processes.free_port(),
@@ -138,6 +142,51 @@ def _start_control_plane(paths: Paths, bin_dir: Path, state: dict, started: floa
                           processes.processes_of(state), 60)
 
 
+def _start_doubles(paths: Paths, state: dict, started: float) -> None:
+    """The doubles of what cannot run here: the OpenStack APIs (with haproxy amphorae), the
+    Cinder CSI driver, the cloud controller, the kubelets' containers and kube-proxy."""
+    python = sys.executable
+    kubeconfig = str(paths.kubeconfig)
+    clouds = paths.root / "clouds.yaml"
+    delays = ["--profile", state["profile"], "--delay-scale", str(state["delay_scale"])]
+    port = state["ports"]["openstack"] = processes.free_port()
+    api = _launch(paths, state, "openstack", [python, "-m", "lab.openstack", "--port", str(port),
+                                             "--state-dir", str(paths.root / "openstack"), *delays])
+    base = f"http://127.0.0.1:{port}"
+    written = paths.root / "openstack" / "clouds.yaml"  # the double writes its users' entries
+    controlplane.wait_for("the OpenStack APIs",
+                          lambda: written.exists() and _answers(f"{base}/identity"), [api], 30)
+    clouds.symlink_to(written)
+    progress(started, f"OpenStack APIs on {base} (pid {api.pid}); clouds.yaml {clouds}")
+    cloud = ["--clouds-yaml", str(clouds), "--cloud", "devstack-admin"]
+    for name, argv in (
+        ("cinder-csi", ["-m", "lab.cinder_csi", "--kubeconfig", kubeconfig, *cloud, *delays]),
+        ("kubelet", ["-m", "lab.kubelet", "--kubeconfig", kubeconfig, *delays]),
+        ("kube-proxy", ["-m", "lab.kube_proxy", "--kubeconfig", kubeconfig]),
+        ("cloud-controller", ["-m", "lab.cloud_controller", "--kubeconfig", kubeconfig, *cloud,
+                              "--cluster-name", controlplane.CLUSTER_NAME]),
+    ):
+        process = _launch(paths, state, name, [python, *argv])
+        progress(started, f"{name} started (pid {process.pid})")
+
+
+def _launch(paths: Paths, state: dict, name: str, argv: list[str]) -> processes.Process:
+    process = processes.start(name, argv, paths.logs, cwd=REPO)
+    state["processes"].append(processes.as_records([process])[0])
+    processes.save(paths.state_file, state)
+    return process
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except urllib.error.HTTPError:
+        return True  # any HTTP answer: the server is up
+    except OSError:
+        return False
+
+
 def _etcd_healthy(port: int) -> bool:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
@@ -155,6 +204,10 @@ def env_lines(paths: Paths, state: dict) -> list[str]:
         "PULUMI_CONFIG_PASSPHRASE": state["pulumi_passphrase"],
         "PULUMI_SKIP_UPDATE_CHECK": "true",
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+        # Devstack's clouds.yaml entries (devstack, devstack-admin); the article's own
+        # `openstack ...` commands run as admin, as after `source openrc admin admin`.
+        "OS_CLIENT_CONFIG_FILE": str(paths.root / "clouds.yaml"),
+        "OS_CLOUD": "devstack-admin",
     }
     (paths.root / "pulumi-state").mkdir(exist_ok=True)
     return [f"export {key}={shlex.quote(value)}" for key, value in values.items()]
@@ -193,6 +246,8 @@ def down(paths: Paths) -> int:
         processes.stop(process)
         print(f"stopped {process.name} (pid {process.pid})", file=sys.stderr)
     shutil.rmtree(paths.root, ignore_errors=True)
+    if state and state.get("address_block"):
+        processes.release_address_block(state["address_block"], paths.root)
     return 0
 
 
@@ -201,12 +256,29 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split("\n\n", 1)[1])
     parser.add_argument("command", choices=["up", "env", "status", "down"])
+    parser.add_argument("--profile", choices=["fast", "devstack"], default="fast",
+                        help="delays of the doubles (up): fast (default) or Devstack-like "
+                             "(volume create/delete ~20 s, amphora boot ~4 min, pod start ~90 s)")
+    parser.add_argument("--delay-scale", type=_positive_finite, default=1.0,
+                        help="multiply every delay of the profile (up; default 1)")
     parser.add_argument("--dir", type=Path,
                         default=Path(os.environ.get("DEVSTACK_LAB_DIR", DEFAULT_DIR)),
                         help="state folder (default $DEVSTACK_LAB_DIR or %(default)s)")
     args = parser.parse_args(argv)
     paths = Paths(args.dir.resolve())
-    return {"up": up, "env": env, "status": status, "down": down}[args.command](paths)
+    if args.command == "up":
+        return up(paths, args.profile, args.delay_scale)
+    return {"env": env, "status": status, "down": down}[args.command](paths)
+
+
+def _positive_finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number above 0")
+    return value
 
 
 if __name__ == "__main__":

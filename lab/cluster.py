@@ -7,6 +7,7 @@ the OpenStack cloud controller does.
 """
 from __future__ import annotations
 
+import os
 import uuid
 from dataclasses import dataclass
 
@@ -21,10 +22,17 @@ _SERVER_NAMESPACE = uuid.UUID("6f1c1d1e-5a43-4c55-9a4e-2b0f6d3c7a10")
 
 @dataclass(frozen=True)
 class NodeShape:
-    """One node of the article's cluster."""
+    """One node of the article's cluster.
+
+    name: node and Nova server name. control_plane: kubeadm's control-plane node.
+    ip: the node's InternalIP, a loopback address its NodePorts really bind.
+    pod_prefix: the first three octets of its pods' IPs (a /24 per node, like a pod CIDR).
+    """
 
     name: str
     control_plane: bool
+    ip: str
+    pod_prefix: str
 
     @property
     def server_id(self) -> str:
@@ -32,9 +40,17 @@ class NodeShape:
         return str(uuid.uuid5(_SERVER_NAMESPACE, self.name))
 
 
-NODES = (NodeShape("master1", control_plane=True),
-         NodeShape("worker1", control_plane=False),
-         NodeShape("worker2", control_plane=False))
+# Every address of one lab lies in one 127.N.0.0/16 block of the loopback range, so labs that
+# run side by side (tests start several) never bind each other's addresses. `lab up` picks a
+# free block and hands it to every part it starts in this variable.
+ADDRESS_BLOCK_VARIABLE = "DEVSTACK_LAB_ADDRESS_BLOCK"
+ADDRESS_BLOCK = os.environ.get(ADDRESS_BLOCK_VARIABLE, "127.0")
+VIP_PREFIX = f"{ADDRESS_BLOCK}.21"  # Octavia VIPs on the private subnet
+FLOATING_PREFIX = f"{ADDRESS_BLOCK}.31"  # floating IPs of the public network
+
+NODES = (NodeShape("master1", control_plane=True, ip=f"{ADDRESS_BLOCK}.1.1", pod_prefix=f"{ADDRESS_BLOCK}.11"),
+         NodeShape("worker1", control_plane=False, ip=f"{ADDRESS_BLOCK}.1.2", pod_prefix=f"{ADDRESS_BLOCK}.12"),
+         NodeShape("worker2", control_plane=False, ip=f"{ADDRESS_BLOCK}.1.3", pod_prefix=f"{ADDRESS_BLOCK}.13"))
 
 
 def node_manifest(shape: NodeShape) -> dict:
@@ -59,6 +75,9 @@ def node_manifest(shape: NodeShape) -> dict:
             },
         },
         "spec": {"providerID": f"openstack:///{shape.server_id}", "taints": taints},
+        # KWOK's node-initialize stage keeps addresses a node already has.
+        "status": {"addresses": [{"type": "InternalIP", "address": shape.ip},
+                                 {"type": "Hostname", "address": shape.name}]},
     }
 
 

@@ -139,11 +139,27 @@ def scheduler_argv(bin_dir: Path, paths: Paths) -> list[str]:
             "--leader-elect=false", "--secure-port=0", "--v=0"]
 
 
+def node_stages(bin_dir: Path, paths: Paths) -> Path:
+    """KWOK's default stages for Nodes only: KWOK plays the nodes' heartbeats, the kubelet
+    double (lab/kubelet.py) plays the pods, whose readiness depends on their volumes."""
+    documents = (bin_dir / "kwok-stages.yaml").read_text().split("\n---\n")
+    kept = [doc for doc in documents if "kind: Node" in doc]
+    if not kept:
+        raise LabError(f"no Node stages in {bin_dir / 'kwok-stages.yaml'}")
+    path = paths.root / "kwok-node-stages.yaml"
+    path.write_text("\n---\n".join(kept) + "\n")
+    return path
+
+
 def kwok_argv(bin_dir: Path, paths: Paths, server_port: int) -> list[str]:
     return [binary(bin_dir, "kwok"), f"--kubeconfig={paths.kubeconfig}",
-            f"--config={bin_dir / 'kwok-stages.yaml'}",
+            f"--config={node_stages(bin_dir, paths)}",
             "--manage-all-nodes=false",
             "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+            # The heartbeat stage renews node status every few minutes only and relies on
+            # Leases (as kubelets do); without them the node lifecycle controller marks the
+            # nodes NotReady after 40 s and every pod on them with it.
+            "--node-lease-duration-seconds=40",
             f"--server-address=127.0.0.1:{server_port}"]
 
 

@@ -92,6 +92,37 @@ def log_tail(process: Process, lines: int = 15) -> str:
         return "(no log)"
 
 
+BLOCK_REGISTRY = Path("/tmp/devstack-k8s-apps-labs")
+
+
+def claim_address_block(lab_root: Path) -> str:
+    """A 127.N block no running lab uses (N in 1..250), recorded in a registry of blocks.
+
+    A block is taken while its registry entry names a lab folder whose state file exists.
+    """
+    BLOCK_REGISTRY.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 251):
+        entry = BLOCK_REGISTRY / f"127.{n}"
+        try:
+            owner = Path(entry.read_text().strip())
+            if owner != lab_root and (owner / "lab.json").exists():
+                continue
+        except FileNotFoundError:
+            pass
+        entry.write_text(str(lab_root))
+        return f"127.{n}"
+    raise RuntimeError(f"no free 127.N address block: 250 labs registered in {BLOCK_REGISTRY}")
+
+
+def release_address_block(block: str, lab_root: Path) -> None:
+    entry = BLOCK_REGISTRY / block
+    try:
+        if Path(entry.read_text().strip()) == lab_root:
+            entry.unlink()
+    except FileNotFoundError:
+        pass
+
+
 def save(path: Path, data: dict) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2))

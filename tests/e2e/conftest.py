@@ -5,6 +5,7 @@ fails the tests that need it.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -13,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from fake_openstack import FakeOpenStack
 
 REPO = Path(__file__).resolve().parents[2]
 LAB_TIMEOUT = 300
@@ -22,6 +22,16 @@ LAB_TIMEOUT = 300
 def run(argv: list[str], env: dict[str, str] | None = None, cwd: Path = REPO,
         timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def lab_pulumi(project: Path, env: dict, *args: str) -> tuple[int, dict, str]:
+    result = run([sys.executable, "-m", "lab.inline_pulumi", *args, "--cwd", str(project), "--json"],
+                 env=env, timeout=600)
+    try:
+        document = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        pytest.fail(f"lab-pulumi printed no JSON (exit {result.returncode}):\n{result.stderr[-4000:]}")
+    return result.returncode, document, result.stderr
 
 
 @pytest.fixture(scope="session")
@@ -56,18 +66,8 @@ def lab(tools_bin, tmp_path_factory):
         run([sys.executable, "-m", "lab", "down", "--dir", str(lab_dir)])
 
 
-@pytest.fixture(scope="session")
-def keystone(tmp_path_factory):
-    """A loopback Keystone (+ Cinder) and a clouds.yaml whose `devstack-admin` entry uses it."""
-    with FakeOpenStack(volume_script=[[]]) as cloud:
-        clouds = cloud.write_clouds_yaml(tmp_path_factory.mktemp("openstack") / "clouds.yaml")
-        yield cloud, clouds
-
-
-@pytest.fixture
-def project(tmp_path) -> Path:
+def copy_project(copy: Path) -> Path:
     """A copy of the project as a fresh clone has it, with the virtualenvs scripts/test made."""
-    copy = tmp_path / "project"
     tracked = run(["git", "ls-files", "--cached", "--others", "--exclude-standard"]).stdout.split()
     for relative in tracked:
         source = REPO / relative
@@ -81,11 +81,22 @@ def project(tmp_path) -> Path:
 
 
 @pytest.fixture
-def engine_env(lab, keystone, tmp_path) -> dict[str, str]:
-    """The lab's environment, the clouds.yaml of the local Keystone, and a Pulumi state
-    folder of the test's own (stacks of one test never meet another's)."""
+def project(tmp_path) -> Path:
+    return copy_project(tmp_path / "project")
+
+
+@pytest.fixture
+def engine_env(lab, tmp_path) -> dict[str, str]:
+    """The lab's environment (its clouds.yaml names the OpenStack double) with a Pulumi state
+    folder of the test's own: stacks of one test never meet another's."""
     _, env = lab
-    _, clouds = keystone
     state = tmp_path / "pulumi-state"
     state.mkdir()
-    return {**env, "OS_CLIENT_CONFIG_FILE": str(clouds), "PULUMI_BACKEND_URL": f"file://{state}"}
+    return {**env, "PULUMI_BACKEND_URL": f"file://{state}"}
+
+
+def pytest_collection_modifyitems(items):
+    """End-to-end tests run whole deployments: give them more than the unit tests' timeout."""
+    for item in items:
+        if "e2e" in item.path.parts:
+            item.add_marker(pytest.mark.timeout(900))

@@ -46,7 +46,7 @@ def test_the_api_server_reports_the_built_kubernetes_version(lab):
     assert (version.major, version.minor) == ("1", "36")
 
 
-def test_the_scheduler_places_pods_on_workers_and_kwok_runs_them(lab):
+def test_the_scheduler_places_pods_on_workers_and_the_kubelet_double_runs_them(lab):
     lab_dir, _ = lab
     core = client.CoreV1Api(api_for(lab_dir))
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "lab-smoke"},
@@ -80,7 +80,8 @@ def test_up_refuses_a_second_lab_and_down_stops_exactly_what_up_started(tools_bi
     started = processes.processes_of(state)
     try:
         assert [p.name for p in started] == ["etcd", "kube-apiserver", "kube-controller-manager",
-                                             "kube-scheduler", "kwok"]
+                                             "kube-scheduler", "kwok", "openstack", "cinder-csi",
+                                             "kubelet", "kube-proxy", "cloud-controller"]
         again = run([sys.executable, "-m", "lab", "up", "--dir", str(lab_dir)])
         assert again.returncode == 1
         assert "already running" in again.stderr

@@ -13,20 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run
+from conftest import lab_pulumi, run
 from harness import STACKS, run_program
 
 PACK_NAME = "devstack-k8s-apps"  # policy/__main__.py's PolicyPack(name=...)
-
-
-def lab_pulumi(project: Path, env: dict, *args: str) -> tuple[int, dict, str]:
-    result = run([sys.executable, "-m", "lab.inline_pulumi", *args, "--cwd", str(project), "--json"],
-                 env=env, timeout=600)
-    try:
-        document = json.loads(result.stdout)
-    except json.JSONDecodeError:
-        pytest.fail(f"lab-pulumi printed no JSON (exit {result.returncode}):\n{result.stderr[-4000:]}")
-    return result.returncode, document, result.stderr
 
 
 def cli(project: Path, env: dict, *args: str) -> None:

@@ -1,0 +1,590 @@
+"""A double of the nodes' kubelets and container runtime (the pod lifecycle), for the lab.
+
+KWOK plays the nodes themselves (registration, heartbeats, leases); this double plays what the
+kubelets of master1, worker1 and worker2 do with the pods bound to them, at the level this
+project depends on. It is NOT a kubelet: nothing is pulled, no process or namespace is created,
+no volume is formatted or mounted, probes are not run.
+
+- A pod bound to one of the nodes is reported Pending with its containers waiting
+  (``ContainerCreating``), hostIP = the node's IP. It starts only once its volumes are ready:
+  each PersistentVolumeClaim volume must be Bound, and when its PV is a CSI volume whose
+  CSIDriver has ``attachRequired`` (or has no CSIDriver object), the VolumeAttachment of
+  kube-controller-manager's attach/detach controller for (PV, node) must be
+  ``status.attached: true``. So a pod whose volume cannot attach (Multi-Attach error, or the
+  Cinder CSI double's attachError) stays ContainerCreating, as in the article; after two minutes
+  it gets the kubelet's FailedMount warning event.
+- Once ready, after the profile's pod start delay (fast 0.1 s, devstack 90 s, times
+  --delay-scale), the pod gets an IP of its node's /24 (``NodeShape.pod_prefix`` + the lowest
+  free N in 2..254, unique per node, freed when the pod goes), phase Running, conditions
+  PodReadyToStartContainers/Initialized/ContainersReady/Ready True, containers running and
+  ready; and its "containers" answer HTTP on podIP:<each TCP containerPort> (port 80 always):
+  ``GET /`` returns ``Server <pod name> on <node name>`` (what the project's nginx pods write
+  into their docroot from the downward API), one request per connection.
+- The node's ``status.volumesInUse`` lists ``kubernetes.io/csi/<driver>^<volumeHandle>`` for the
+  attachable CSI volumes of the node's pods, as the kubelet reports them (the attach/detach
+  controller does not detach a volume a node still reports in use); only that field is patched,
+  through the status subresource (KWOK's heartbeat does not touch it).
+- A pod being deleted: its listeners stop, its volumes leave ``volumesInUse`` ("unmounted"), then
+  the pod is deleted for good (grace period 0) and its IP freed.
+- Restarted, it adopts the pods already Running (keeps their IPs, serves again).
+
+Not done: probes, restarts, container exits (containers never terminate: a Job's pod runs
+forever), init containers are reported completed at once, images, resources, hostPort,
+hostNetwork pods get the node IP and are served there, exec/logs/port-forward, eviction, static
+pods, pods on nodes other than the lab's three.
+
+    python -m lab.kubelet --kubeconfig K [--profile fast|devstack] [--delay-scale F]
+
+Shares the watch/worker plumbing of ``lab.cinder_csi``. Logs to stdout; SIGTERM stops it.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import errno
+import logging
+import signal
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from lab.cinder_csi import Informer, Recorder, Retry, Workers, kube_api, meta, now_rfc3339, raw
+from lab.cluster import NODES, NodeShape
+
+POD_START_DELAY = {"fast": 0.1, "devstack": 90.0}
+MOUNT_TIMEOUT = 120.0  # the kubelet's "Unable to attach or mount volumes ... timed out"
+HTTP_PORT = 80
+
+log = logging.getLogger("kubelet")
+
+
+# --------------------------------------------------------------------------- the "containers"
+
+class Containers:
+    """The pods' containers: asyncio TCP listeners on pod IPs answering like nginx serving the
+    identity file, all on one event loop thread."""
+
+    def __init__(self):
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="containers", daemon=True)
+        self.thread.start()
+
+    def start(self, ip: str, ports: list[int], body: str) -> list[asyncio.AbstractServer]:
+        future = asyncio.run_coroutine_threadsafe(self._start(ip, ports, body.encode()), self.loop)
+        return future.result(timeout=10)
+
+    def stop(self, servers: list[asyncio.AbstractServer]) -> None:
+        if servers:
+            asyncio.run_coroutine_threadsafe(self._stop(servers), self.loop).result(timeout=10)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+    async def _start(self, ip: str, ports: list[int], body: bytes) -> list[asyncio.AbstractServer]:
+        servers = []
+        try:
+            for port in ports:
+                servers.append(await asyncio.start_server(
+                    lambda r, w: self._serve(r, w, body), ip, port, reuse_address=True))
+        except OSError:
+            await self._stop(servers)
+            raise
+        return servers
+
+    @staticmethod
+    async def _stop(servers: list[asyncio.AbstractServer]) -> None:
+        for server in servers:
+            server.close()
+        for server in servers:
+            try:
+                await asyncio.wait_for(server.wait_closed(), 2)
+            except (asyncio.TimeoutError, Exception):  # noqa: BLE001 - closing is best effort
+                pass
+
+    @staticmethod
+    async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, body: bytes) -> None:
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            request = head.split(b"\r\n", 1)[0].decode("latin-1").split()
+            method = request[0] if request else "GET"
+            path = (request[1] if len(request) > 1 else "/").split("?", 1)[0]
+            if path in ("/", "/index.html"):
+                status, payload, kind = "200 OK", body, "text/html"
+            else:
+                status, kind = "404 Not Found", "text/html"
+                payload = (b"<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n"
+                           b"<center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx/1.27.4"
+                           b"</center>\r\n</body>\r\n</html>\r\n")
+            headers = (f"HTTP/1.1 {status}\r\nServer: nginx/1.27.4\r\nContent-Type: {kind}\r\n"
+                       f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n").encode()
+            writer.write(headers + (b"" if method == "HEAD" else payload))
+            await writer.drain()
+        except (asyncio.TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
+                ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+@dataclass
+class Running:
+    """A pod whose containers run here."""
+
+    node: str
+    ip: str
+    servers: list = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- the kubelets
+
+def container_ports(pod: dict) -> list[int]:
+    ports = {HTTP_PORT}
+    for container in (pod.get("spec") or {}).get("containers") or []:
+        for port in container.get("ports") or []:
+            if (port.get("protocol") or "TCP") == "TCP" and port.get("containerPort"):
+                ports.add(int(port["containerPort"]))
+    return sorted(ports)
+
+
+def identity(pod: dict) -> str:
+    return f"Server {meta(pod)['name']} on {pod['spec']['nodeName']}\n"
+
+
+class Kubelets:
+    def __init__(self, api: client.ApiClient, nodes: tuple[NodeShape, ...], start_delay: float):
+        self.core = client.CoreV1Api(api)
+        self.storage = client.StorageV1Api(api)
+        self.shapes = {n.name: n for n in nodes}
+        self.start_delay = start_delay
+        self.wake, self.stop = threading.Event(), threading.Event()
+        self.workers = Workers(self.wake, size=4, max_backoff=10.0, logger=log)
+        self.containers = Containers()
+        self.recorders = {n: Recorder(self.core, "kubelet", host=n) for n in self.shapes}
+        by_name = lambda o: meta(o)["name"]  # noqa: E731
+        by_uid = lambda o: meta(o)["uid"]  # noqa: E731
+        self.pods = Informer("pods", self.core.list_pod_for_all_namespaces, self.wake, self.stop, by_uid, log)
+        self.claims = Informer("pvcs", self.core.list_persistent_volume_claim_for_all_namespaces,
+                               self.wake, self.stop, logger=log)
+        self.volumes = Informer("pvs", self.core.list_persistent_volume, self.wake, self.stop, by_name, log)
+        self.attachments = Informer("volumeattachments", self.storage.list_volume_attachment,
+                                    self.wake, self.stop, by_name, log)
+        self.drivers = Informer("csidrivers", self.storage.list_csi_driver, self.wake, self.stop, by_name, log)
+        self.nodes = Informer("nodes", self.core.list_node, self.wake, self.stop, by_name, log)
+        self.informers = [self.pods, self.claims, self.volumes, self.attachments, self.drivers, self.nodes]
+        self.lock = threading.RLock()
+        self.running: dict[str, Running] = {}  # pod uid -> its containers
+        self.ips: dict[str, dict[str, str]] = {n: {} for n in self.shapes}  # node -> ip -> pod uid
+        self.reported: set[str] = set()  # pods whose Pending status we wrote
+        self.unmounted: set[str] = set()  # terminating pods whose volumes are released
+        self.deleted: set[str] = set()  # pods we deleted for good (the cache may lag)
+        self.ready_since: dict[str, float] = {}  # pod uid -> when its volumes were first ready
+        self.waiting_since: dict[str, float] = {}  # pod uid -> first seen waiting for volumes
+        self.foreign: dict[str, float] = {}  # pod IP held outside this double -> skip until
+        self.node_locks = {n: threading.Lock() for n in self.shapes}
+
+    # ---- main loop
+    def run(self) -> None:
+        for informer in self.informers:
+            informer.start()
+        for informer in self.informers:
+            while not informer.synced.wait(0.5):
+                if self.stop.is_set():
+                    return
+        log.info("kubelet double: caches synced; playing the pods of %s", ", ".join(self.shapes))
+        timeout = 0.4
+        while not self.stop.is_set():
+            self.wake.wait(timeout)
+            self.wake.clear()
+            try:
+                timeout = self.reconcile()
+            except Exception:  # noqa: BLE001
+                log.exception("reconcile")
+                timeout = 0.4
+        self.workers.shutdown()
+        with self.lock:
+            for running in self.running.values():
+                try:
+                    self.containers.stop(running.servers)
+                except Exception:  # noqa: BLE001
+                    pass
+        self.containers.close()
+
+    def reconcile(self) -> float:
+        """One pass over the pods; returns how long to sleep at most before the next."""
+        self.workers.begin()
+        try:
+            return self._reconcile()
+        finally:
+            self.workers.end()
+
+    def _reconcile(self) -> float:
+        now = time.monotonic()
+        next_due = 0.4
+        pods = [p for p in self.pods.snapshot() if (p.get("spec") or {}).get("nodeName") in self.shapes]
+        present = {meta(p)["uid"] for p in pods}
+        with self.lock:
+            for uid in [u for u in self.running if u not in present]:
+                self._forget(uid)  # gone without us (forced deletion)
+            self.unmounted &= present
+            self.deleted &= present
+            for node, taken in self.ips.items():
+                for ip in [ip for ip, uid in taken.items() if uid not in present]:
+                    del taken[ip]
+            for pod in pods:  # addresses of running pods are theirs, even before adoption
+                ip = (pod.get("status") or {}).get("podIP")
+                if ip and not pod["spec"].get("hostNetwork") and not meta(pod).get("deletionTimestamp") \
+                        and ip.startswith(self.shapes[pod["spec"]["nodeName"]].pod_prefix + "."):
+                    self.ips[pod["spec"]["nodeName"]].setdefault(ip, meta(pod)["uid"])
+            self.reported &= present
+            for table in (self.ready_since, self.waiting_since):
+                for uid in [u for u in table if u not in present]:
+                    del table[uid]
+        for pod in pods:
+            uid = meta(pod)["uid"]
+            status = pod.get("status") or {}
+            rv = meta(pod).get("resourceVersion")
+            if uid in self.deleted:
+                continue
+            if meta(pod).get("deletionTimestamp"):
+                self.workers.submit(uid, lambda p=pod: self.terminate(p), ("terminate", rv))
+                continue
+            if status.get("phase") in ("Succeeded", "Failed"):
+                continue
+            if uid in self.running:
+                if not self._shows_running(pod):
+                    self.workers.submit(uid, lambda p=pod: self.report_running(p), ("running", rv))
+                continue
+            if status.get("phase") == "Running" and status.get("podIP"):
+                self.workers.submit(uid, lambda p=pod: self.start(p, adopt=True), ("adopt", rv))
+                continue
+            if uid not in self.reported:
+                self.workers.submit(uid, lambda p=pod: self.report_pending(p), ("pending", rv))
+                continue
+            if self.volumes_ready(pod):
+                self.waiting_since.pop(uid, None)
+                since = self.ready_since.setdefault(uid, now)
+                due = since + self.start_delay - now
+                if due <= 0:
+                    self.workers.submit(uid, lambda p=pod: self.start(p), ("start", rv))
+                else:
+                    next_due = min(next_due, due)
+            else:
+                self.ready_since.pop(uid, None)
+                since = self.waiting_since.setdefault(uid, now)
+                if now - since >= MOUNT_TIMEOUT:
+                    self.waiting_since[uid] = now
+                    self.workers.submit(f"event/{uid}", lambda p=pod: self.failed_mount(p))
+        for node in self.shapes:
+            if self.in_use(node, pods) != self._reported_in_use(node):
+                self.workers.submit(f"node/{node}", lambda n=node: self.sync_node(n))
+        return max(0.02, next_due)
+
+    # ---- volumes
+    def _pod_csi_volumes(self, pod: dict) -> list[tuple[str, dict | None, dict | None]]:
+        """(claim name, PVC, PV) for each claim the pod uses (generic ephemeral included)."""
+        m, spec = meta(pod), pod.get("spec") or {}
+        found = []
+        for volume in spec.get("volumes") or []:
+            if "persistentVolumeClaim" in volume:
+                claim_name = volume["persistentVolumeClaim"].get("claimName")
+            elif "ephemeral" in volume:
+                claim_name = f"{m['name']}-{volume['name']}"
+            else:
+                continue
+            claim = self.claims.get(f"{m['namespace']}/{claim_name}")
+            pv_name = ((claim or {}).get("spec") or {}).get("volumeName")
+            found.append((claim_name, claim, self.volumes.get(pv_name) if pv_name else None))
+        return found
+
+    def _attach_required(self, pv: dict) -> bool:
+        csi = (pv.get("spec") or {}).get("csi")
+        if not csi:
+            return False
+        driver = self.drivers.get(csi.get("driver") or "")
+        return driver is None or (driver.get("spec") or {}).get("attachRequired", True) is not False
+
+    def volumes_ready(self, pod: dict) -> bool:
+        node = pod["spec"]["nodeName"]
+        for _, claim, pv in self._pod_csi_volumes(pod):
+            if claim is None or pv is None or (claim.get("status") or {}).get("phase") != "Bound":
+                return False
+            if self._attach_required(pv) and not self._attached(meta(pv)["name"], node):
+                return False
+        return True
+
+    def _attached(self, pv_name: str, node: str) -> bool:
+        for va in self.attachments.snapshot():
+            spec = va.get("spec") or {}
+            if spec.get("nodeName") == node and (spec.get("source") or {}).get("persistentVolumeName") == pv_name:
+                return bool((va.get("status") or {}).get("attached"))
+        return False
+
+    def in_use(self, node: str, pods: list[dict] | None = None) -> list[str]:
+        """The node's volumesInUse: attachable CSI volumes of its pods not yet unmounted."""
+        if pods is None:
+            pods = self.pods.snapshot()
+        names = set()
+        for pod in pods:
+            if (pod.get("spec") or {}).get("nodeName") != node or meta(pod)["uid"] in self.unmounted:
+                continue
+            if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+                continue
+            for _, _, pv in self._pod_csi_volumes(pod):
+                if pv is not None and self._attach_required(pv):
+                    csi = pv["spec"]["csi"]
+                    names.add(f"kubernetes.io/csi/{csi['driver']}^{csi['volumeHandle']}")
+        return sorted(names)
+
+    def _reported_in_use(self, node: str) -> list[str]:
+        return sorted(((self.nodes.get(node) or {}).get("status") or {}).get("volumesInUse") or [])
+
+    def sync_node(self, node: str) -> None:
+        with self.node_locks[node]:
+            wanted = self.in_use(node)
+            if wanted == self._reported_in_use(node):
+                return
+            patched = raw(self.core.patch_node_status, node,
+                          {"status": {"volumesInUse": wanted or None}})
+            self.nodes.put(patched)
+            log.info("node %s: volumesInUse %s", node, wanted)
+
+    # ---- pod lifecycle
+    def _current(self, pod: dict) -> dict | None:
+        current = self.pods.get(meta(pod)["uid"])
+        return current if current is not None and not meta(current).get("deletionTimestamp") else None
+
+    def _event(self, pod: dict, event_type: str, reason: str, message: str) -> None:
+        self.recorders[pod["spec"]["nodeName"]].event(pod, "Pod", event_type, reason, message)
+
+    def report_pending(self, pod: dict) -> None:
+        pod = self._current(pod)
+        if pod is None or meta(pod)["uid"] in self.reported:
+            return
+        shape = self.shapes[pod["spec"]["nodeName"]]
+        spec, now = pod["spec"], now_rfc3339()
+        containers = [c["name"] for c in spec.get("containers") or []]
+        has_init = bool(spec.get("initContainers"))
+        unready = f"containers with unready status: [{' '.join(containers)}]"
+        status = {
+            "phase": "Pending", "hostIP": shape.ip, "hostIPs": [{"ip": shape.ip}],
+            "startTime": (pod.get("status") or {}).get("startTime") or now,
+            "conditions": [
+                {"type": "PodReadyToStartContainers", "status": "False", "lastTransitionTime": now},
+                {"type": "Initialized", "status": "False" if has_init else "True",
+                 "lastTransitionTime": now,
+                 **({"reason": "ContainersNotInitialized"} if has_init else {})},
+                {"type": "Ready", "status": "False", "lastTransitionTime": now,
+                 "reason": "ContainersNotReady", "message": unready},
+                {"type": "ContainersReady", "status": "False", "lastTransitionTime": now,
+                 "reason": "ContainersNotReady", "message": unready},
+            ],
+            "containerStatuses": [
+                {"name": c["name"], "image": c.get("image", ""), "imageID": "", "ready": False,
+                 "restartCount": 0, "started": False,
+                 "state": {"waiting": {"reason": "ContainerCreating"}}, "lastState": {}}
+                for c in spec.get("containers") or []],
+        }
+        if has_init:
+            status["initContainerStatuses"] = [
+                {"name": c["name"], "image": c.get("image", ""), "imageID": "", "ready": False,
+                 "restartCount": 0, "started": False,
+                 "state": {"waiting": {"reason": "PodInitializing"}}, "lastState": {}}
+                for c in spec["initContainers"]]
+        self._patch_status(pod, status)
+        with self.lock:
+            self.reported.add(meta(pod)["uid"])
+
+    def _patch_status(self, pod: dict, status: dict) -> None:
+        m = meta(pod)
+        try:
+            self.pods.put(raw(self.core.patch_namespaced_pod_status, m["name"], m["namespace"],
+                              {"metadata": {"uid": m["uid"]}, "status": status}))
+        except ApiException as error:
+            if error.status in (404, 409, 422):
+                raise Retry(f"pod {m['namespace']}/{m['name']} changed: {error.reason}", 0.2)
+            raise
+
+    def _allocate(self, node: str, uid: str, wanted: str | None) -> str:
+        shape = self.shapes[node]
+        now = time.monotonic()
+        with self.lock:
+            taken = self.ips[node]
+            if wanted and taken.get(wanted) in (None, uid):
+                taken[wanted] = uid
+                return wanted
+            for n in range(2, 255):
+                ip = f"{shape.pod_prefix}.{n}"
+                if ip not in taken and self.foreign.get(ip, 0.0) < now:
+                    taken[ip] = uid
+                    return ip
+        raise RuntimeError(f"node {node}: no free pod IP in {shape.pod_prefix}.0/24")
+
+    def start(self, pod: dict, adopt: bool = False) -> None:
+        pod = self._current(pod)
+        if pod is None:
+            return
+        uid, node = meta(pod)["uid"], pod["spec"]["nodeName"]
+        with self.lock:
+            if uid in self.running:
+                return
+        wanted = (pod.get("status") or {}).get("podIP") if adopt else None
+        if wanted and not wanted.startswith(self.shapes[node].pod_prefix + "."):
+            wanted = None  # an address this double did not give: the pod gets one of its node's
+        fixed = bool(pod["spec"].get("hostNetwork") or wanted)
+        for _ in range(8):
+            if pod["spec"].get("hostNetwork"):
+                ip = self.shapes[node].ip
+            else:
+                ip = self._allocate(node, uid, wanted)
+            try:
+                servers = self.containers.start(ip, container_ports(pod), identity(pod))
+                break
+            except OSError as error:
+                self._release(node, ip, uid)
+                if fixed or error.errno != errno.EADDRINUSE:
+                    raise RuntimeError(f"pod {meta(pod)['namespace']}/{meta(pod)['name']}: cannot "
+                                       f"serve on {ip}: {error}") from error
+                # Something outside this lab (another lab's pod, a test server) holds the
+                # address: leave it alone for a while and take the next one.
+                log.warning("pod IP %s is in use outside this double: skipping it", ip)
+                with self.lock:
+                    self.foreign[ip] = time.monotonic() + 60.0
+        else:
+            raise RuntimeError(f"pod {meta(pod)['namespace']}/{meta(pod)['name']}: no bindable pod IP")
+        with self.lock:
+            self.running[uid] = Running(node, ip, servers)
+        try:
+            if not adopt or not self._shows_running(pod):
+                self.report_running(pod)
+        except Exception:
+            with self.lock:
+                self._forget(uid)
+            raise
+        log.info("pod %s/%s %s on %s at %s:%s", meta(pod)["namespace"], meta(pod)["name"],
+                 "adopted" if adopt else "started", node, ip, ",".join(map(str, container_ports(pod))))
+        if not adopt:
+            for container in pod["spec"].get("containers") or []:
+                self._event(pod, "Normal", "Started", f"Started container {container['name']}")
+
+    def _shows_running(self, pod: dict) -> bool:
+        status = pod.get("status") or {}
+        running = self.running.get(meta(pod)["uid"])
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+                    for c in status.get("conditions") or [])
+        return status.get("phase") == "Running" and ready and running is not None \
+            and status.get("podIP") == running.ip
+
+    def report_running(self, pod: dict) -> None:
+        pod = self._current(pod) or pod
+        running = self.running.get(meta(pod)["uid"])
+        if running is None:
+            return
+        spec, now = pod["spec"], now_rfc3339()
+        shape = self.shapes[running.node]
+        old = {c.get("name"): c for c in (pod.get("status") or {}).get("containerStatuses") or []}
+        started = {name: ((s.get("state") or {}).get("running") or {}).get("startedAt")
+                   for name, s in old.items()}
+        status = {
+            "phase": "Running", "hostIP": shape.ip, "hostIPs": [{"ip": shape.ip}],
+            "podIP": running.ip, "podIPs": [{"ip": running.ip}],
+            "startTime": (pod.get("status") or {}).get("startTime") or now,
+            "conditions": [{"type": t, "status": "True", "lastTransitionTime": now}
+                           for t in ("PodReadyToStartContainers", "Initialized", "ContainersReady", "Ready")],
+            "containerStatuses": [
+                {"name": c["name"], "image": c.get("image", ""),
+                 "imageID": f"{c.get('image', '')}@sha256:{uuid.uuid5(uuid.NAMESPACE_URL, c.get('image', '')).hex * 2}",
+                 "containerID": f"containerd://{uuid.uuid4().hex}{uuid.uuid4().hex}",
+                 "ready": True, "restartCount": 0, "started": True,
+                 "state": {"running": {"startedAt": started.get(c["name"]) or now}}, "lastState": {}}
+                for c in spec.get("containers") or []],
+        }
+        if spec.get("initContainers"):
+            status["initContainerStatuses"] = [
+                {"name": c["name"], "image": c.get("image", ""), "imageID": "", "ready": True,
+                 "restartCount": 0, "started": False, "lastState": {},
+                 "state": {"terminated": {"exitCode": 0, "reason": "Completed",
+                                          "startedAt": now, "finishedAt": now}}}
+                for c in spec["initContainers"]]
+        self._patch_status(pod, status)
+
+    def _release(self, node: str, ip: str, uid: str) -> None:
+        with self.lock:
+            if self.ips.get(node, {}).get(ip) == uid:
+                del self.ips[node][ip]
+
+    def _forget(self, uid: str) -> None:
+        """Stop a pod's containers and free its IP (lock held)."""
+        running = self.running.pop(uid, None)
+        if running is not None:
+            try:
+                self.containers.stop(running.servers)
+            finally:
+                self._release(running.node, running.ip, uid)
+
+    def terminate(self, pod: dict) -> None:
+        m = meta(pod)
+        uid, node = m["uid"], pod["spec"]["nodeName"]
+        with self.lock:
+            if uid in self.deleted:
+                return
+            self._forget(uid)
+            self.unmounted.add(uid)
+        self.sync_node(node)  # the volumes are unmounted before the pod object goes
+        try:
+            raw(self.core.delete_namespaced_pod, m["name"], m["namespace"],
+                body={"gracePeriodSeconds": 0, "preconditions": {"uid": uid}})
+        except ApiException as error:
+            if error.status not in (404, 409):
+                raise
+        with self.lock:
+            self.deleted.add(uid)
+        log.info("pod %s/%s on %s: containers stopped, volumes released, pod deleted",
+                 m["namespace"], m["name"], node)
+
+    def failed_mount(self, pod: dict) -> None:
+        pod = self._current(pod)
+        if pod is None:
+            return
+        names = [v["name"] for v in pod["spec"].get("volumes") or []]
+        waiting = [v["name"] for v in pod["spec"].get("volumes") or []
+                   if "persistentVolumeClaim" in v or "ephemeral" in v]
+        self._event(pod, "Warning", "FailedMount",
+                    f"Unable to attach or mount volumes: unmounted volumes=[{' '.join(waiting)}], "
+                    f"unattached volumes=[{' '.join(names)}]: timed out waiting for the condition")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lab.kubelet",
+                                     description="The lab's double of the nodes' kubelets and "
+                                                 "containers (pod lifecycle, pod IPs, HTTP answers).")
+    parser.add_argument("--kubeconfig", required=True)
+    parser.add_argument("--profile", choices=sorted(POD_START_DELAY), default="fast",
+                        help="pod start delay: fast 0.1 s, devstack 90 s (%(default)s)")
+    parser.add_argument("--delay-scale", type=float, default=1.0)
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stdout,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
+    kubelets = Kubelets(kube_api(args.kubeconfig), NODES,
+                        POD_START_DELAY[args.profile] * args.delay_scale)
+
+    def stop(signum, _frame):
+        log.info("signal %d: stopping", signum)
+        kubelets.stop.set()
+        kubelets.wake.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    kubelets.run()
+    log.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
