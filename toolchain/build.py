@@ -103,9 +103,17 @@ def _go_env() -> dict[str, str]:
 
 
 def module_dir(module: str, build_dir: Path) -> Path:
-    """The module cache folder of a module as the wrapper resolves it."""
-    out = _run(["go", "list", "-m", "-json", module], cwd=build_dir, env=_go_env())
-    return Path(json.loads(out)["Dir"])
+    """The module cache folder of a module at the version the wrapper requires (downloaded
+    first if this machine does not have it: `go list -m` alone would not download it)."""
+    return _downloaded_module_dir(module, build_dir)
+
+
+def _downloaded_module_dir(module: str, build_dir: Path) -> Path:
+    out = _run(["go", "mod", "download", "-json", module], cwd=build_dir, env=_go_env())
+    answer = json.loads(out[out.index("{"):])
+    if not answer.get("Dir"):
+        raise BuildError(f"`go mod download {module}` gave no folder: {answer.get('Error', answer)}")
+    return Path(answer["Dir"])
 
 
 # Extra steps, named by versions.Tool.prepare / finish.
@@ -134,15 +142,10 @@ def pulumi_python_plugins(tool: Tool, build_dir: Path, out_dir: Path) -> None:
                                           "python/dist/pulumi-analyzer-policy-python"),
     }
     for name, (module, relative) in scripts.items():
-        source = _downloaded_module_dir(module, build_dir) if "@" in module else module_dir(module, build_dir)
+        source = module_dir(module, build_dir)
         target = out_dir / name
         shutil.copyfile(source / relative, target)  # module-cache files are read-only: copy, chmod
         target.chmod(target.stat().st_mode | stat.S_IWUSR | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-
-
-def _downloaded_module_dir(module_at_version: str, build_dir: Path) -> Path:
-    out = _run(["go", "mod", "download", "-json", module_at_version], cwd=build_dir, env=_go_env())
-    return Path(json.loads(out)["Dir"])
 
 
 def openstack_provider_schema(tool: Tool, build_dir: Path, out_dir: Path) -> None:
@@ -304,6 +307,9 @@ def main(argv: list[str] | None = None) -> int:
                 results.append(future.result())
             except BuildError as error:
                 failures.append(str(error))
+                log(f"FAILED {futures[future].name}")
+            except Exception as error:  # a bug in a build step: still name the tool
+                failures.append(f"{futures[future].name}: {type(error).__name__}: {error}")
                 log(f"FAILED {futures[future].name}")
     if failures:
         for failure in failures:
