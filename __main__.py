@@ -62,7 +62,8 @@ def web_server(app: str, replicas: int, claim: ClaimVolume | None = None,
 server = web_server(
     STORAGE_APP,
     settings.server_replicas,
-    ClaimVolume(storage.claim, volume_mode=settings.volume_mode, multiattach=settings.multiattach),
+    ClaimVolume(storage.claim, storage.storage_class, volume_mode=settings.volume_mode,
+                multiattach=settings.multiattach),
     # Stacks made before the load-balancing app existed named this component "web".
     opts=pulumi.ResourceOptions(aliases=[pulumi.Alias(name="web")]),
 )

@@ -108,6 +108,7 @@ def replication_controller_spec(replicas: int, labels: dict[str, str], pod: dict
 @dataclass
 class ClaimVolume:
     claim: k8s.core.v1.PersistentVolumeClaim  # mounted by its name output; the controller is replaced with it
+    storage_class: k8s.storage.v1.StorageClass  # the claim's class: its replacement takes the claim, so the controller too
     volume_mode: str  # "Block": raw device at CLAIM_DEVICE_PATH; "Filesystem": mounted at CLAIM_MOUNT_PATH
     multiattach: bool  # True: pods spread over the nodes; False: kept on one node (one attachment)
 
@@ -138,8 +139,12 @@ class WebServer(pulumi.ComponentResource):
         # A ReplicationController never restarts running pods, so when the claim is replaced the
         # controller is replaced with it. The engine deletes what replace_with a delete-before-replace
         # resource before that resource (the pods release the old claim, which can then go); a
-        # replace_on_changes trigger here would not be looked at then.
-        follow_claim = pulumi.ResourceOptions(delete_before_replace=True, replace_with=[claim.claim]) if claim else None
+        # replace_on_changes trigger here would not be looked at then. The class is listed too: when
+        # it is replaced (delete before replace), the engine deletes the claim as its dependent
+        # but looks at replace_with only for the class itself (seen with the CLI 3.274.1).
+        follow_claim = (pulumi.ResourceOptions(delete_before_replace=True,
+                                               replace_with=[claim.claim, claim.storage_class])
+                        if claim else None)
         self.replication_controller = k8s.core.v1.ReplicationController(
             resource_name,
             metadata={"name": args.name, "namespace": args.namespace, "labels": labels},
