@@ -670,6 +670,9 @@ def _lab_fault_routes(api: Api) -> None:
     PUT /lab/faults/loadbalancers/{id} {"provisioning_status": "ERROR"} (admin only) puts a load
     balancer where Octavia leaves one whose amphora died with no failover: ERROR/ERROR, its
     amphora stopped.
+    PUT /lab/faults/types/{id}/extra_specs {"key": "value", ...} (admin only) sets extra specs of
+    a type even while volumes use it (Cinder refuses that through its API): a type created with
+    a mistyped spec, as the article warns (`<is> true` is not multi-attach).
     """
     cloud = api.cloud
 
@@ -687,7 +690,19 @@ def _lab_fault_routes(api: Api) -> None:
             cloud.amphorae_dirty.set()
         return 200, {"loadbalancer": {"id": lb_id, "provisioning_status": "ERROR"}}
 
+    def set_type_specs(req, type_id):
+        if not req.is_admin:
+            raise cinder_error(403, "Policy doesn't allow volume_extension:types_manage to be performed.")
+        specs = req.body if isinstance(req.body, dict) else {}
+        with cloud.lock:
+            volume_type = cloud.types.get(type_id)
+            if volume_type is None:
+                raise cinder_error(404, f"Volume type {type_id} could not be found.")
+            volume_type["extra_specs"].update({k: str(v) for k, v in specs.items()})
+        return 200, {"extra_specs": dict(volume_type["extra_specs"])}
+
     api.add("PUT", r"/lab/faults/loadbalancers/([^/]+)", break_load_balancer, error=octavia_error)
+    api.add("PUT", r"/lab/faults/types/([^/]+)/extra_specs", set_type_specs)
 
 
 # =========================================================================== keystone

@@ -1,0 +1,199 @@
+"""What verify reads from each side, as plain data: the checks take these and nothing else.
+
+The fetch layers (kube_side.py, cloud_side.py) build them from the Kubernetes and OpenStack
+clients; tests build them by hand. Nothing here talks to anything.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+# The OpenStack cloud controller writes `openstack:///<server id>` (no region) or
+# `openstack://<region>/<server id>` into each node's spec.providerID.
+_PROVIDER_ID = re.compile(r"^openstack://(?P<region>[^/]*)/(?P<server>[^/]+)$")
+
+
+def server_id_of(provider_id: str | None) -> str | None:
+    """The Nova server id in a node's providerID, or None when it is not an OpenStack one."""
+    match = _PROVIDER_ID.match(provider_id or "")
+    return match["server"] if match else None
+
+
+# ---------------------------------------------------------------- Kubernetes
+
+
+@dataclass(frozen=True)
+class Taint:
+    key: str
+    effect: str  # NoSchedule, PreferNoSchedule or NoExecute
+
+
+@dataclass(frozen=True)
+class NodeFacts:
+    name: str
+    internal_ip: str | None = None
+    provider_id: str | None = None
+    ready: bool = True
+    control_plane: bool = False  # node-role.kubernetes.io/control-plane (or master) label
+    excluded_from_lb: bool = False  # node.kubernetes.io/exclude-from-external-load-balancers label
+    unschedulable: bool = False  # cordoned
+    taints: tuple[Taint, ...] = ()
+
+    @property
+    def server_id(self) -> str | None:
+        return server_id_of(self.provider_id)
+
+
+@dataclass(frozen=True)
+class PodFacts:
+    name: str
+    node: str | None  # spec.nodeName; None while unscheduled
+    ready: bool
+    phase: str = "Running"
+    waiting_reason: str | None = None  # a container's state.waiting.reason, e.g. ContainerCreating
+    warning: str | None = None  # the newest Warning event about the pod, e.g. a Multi-Attach error
+
+
+@dataclass(frozen=True)
+class ControllerFacts:
+    """A ReplicationController and its pods (those its selector matches, not being deleted)."""
+
+    name: str
+    replicas: int  # spec.replicas
+    ready_replicas: int  # status.readyReplicas
+    pods: tuple[PodFacts, ...] = ()
+
+
+@dataclass(frozen=True)
+class ClaimFacts:
+    name: str
+    phase: str  # Pending, Bound, Lost
+    access_modes: tuple[str, ...] = ()
+    volume_mode: str | None = None
+    storage_class: str | None = None
+    volume_name: str | None = None  # the bound PV's name
+
+
+@dataclass(frozen=True)
+class VolumeFacts:
+    """A PersistentVolume: the CSI driver and the volume handle (the Cinder volume id)."""
+
+    name: str
+    driver: str | None
+    volume_handle: str | None
+
+
+@dataclass(frozen=True)
+class StorageClassFacts:
+    name: str
+    provisioner: str
+    parameters: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ServicePort:
+    port: int
+    node_port: int | None
+    protocol: str = "TCP"
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class ServiceFacts:
+    name: str
+    type: str
+    ports: tuple[ServicePort, ...] = ()
+    annotations: dict[str, str] = field(default_factory=dict)
+    ingress: str | None = None  # status.loadBalancer.ingress[0].ip (or hostname)
+
+
+@dataclass(frozen=True)
+class KubeFacts:
+    nodes: tuple[NodeFacts, ...]
+    controllers: dict[str, ControllerFacts | None]  # app name -> its controller, None when missing
+    claim: ClaimFacts | None
+    volume: VolumeFacts | None  # the claim's PV
+    storage_class: StorageClassFacts | None
+    service: ServiceFacts | None
+    server: str = ""  # the API server's address, for the evidence
+
+    def node(self, name: str | None) -> NodeFacts | None:
+        return next((node for node in self.nodes if node.name == name), None)
+
+
+# ---------------------------------------------------------------- OpenStack
+
+
+@dataclass(frozen=True)
+class Attachment:
+    server_id: str
+    host_name: str | None = None
+
+
+@dataclass(frozen=True)
+class CinderVolume:
+    id: str
+    status: str
+    volume_type: str | None  # Cinder shows the type's name
+    multiattach: bool
+    attachments: tuple[Attachment, ...] = ()
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class CinderType:
+    id: str
+    name: str
+    extra_specs: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Member:
+    address: str
+    port: int
+    operating_status: str | None = None
+
+
+@dataclass(frozen=True)
+class Pool:
+    id: str
+    health_monitor_id: str | None = None
+    members: tuple[Member, ...] = ()
+
+
+@dataclass(frozen=True)
+class Listener:
+    id: str
+    protocol: str
+    port: int
+    pool: Pool | None = None
+
+
+@dataclass(frozen=True)
+class LoadBalancer:
+    id: str
+    name: str | None
+    provisioning_status: str
+    operating_status: str
+    vip_address: str | None = None
+    vip_port_id: str | None = None
+    floating_ips: tuple[str, ...] = ()  # the floating IPs of the VIP port
+    listeners: tuple[Listener, ...] = ()
+    found_by: str = ""  # how it was found: the Service's annotation, or the cloud controller's name
+
+
+@dataclass(frozen=True)
+class CloudFacts:
+    volume_id: str | None  # what was looked up (the PV's volume handle)
+    volume: CinderVolume | None  # None: not found (or nothing to look up)
+    type_name: str | None  # the volume type looked up (the stack's multi-attach type)
+    volume_type: CinderType | None
+    servers: dict[str, str]  # Nova server id -> name
+    load_balancer: LoadBalancer | None
+    load_balancer_lookup: str  # what was looked for, e.g. "id 1234 (Service annotation)"
+    roles: tuple[str, ...] | None = None  # the cloud user's roles in its token; None: unknown
+
+    @property
+    def admin(self) -> bool | None:
+        return None if self.roles is None else "admin" in self.roles

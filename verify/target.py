@@ -1,0 +1,200 @@
+"""What the stack says should be there: its outputs and config, with Pulumi.yaml's defaults.
+
+From the Pulumi CLI (`pulumi stack output --json`, `pulumi config --json`, run in the project
+folder), from JSON files (`--outputs-json`, `--config-json`), or from Pulumi.yaml's defaults
+alone (`--no-stack`); flags given on the command line win over all of them. The config is
+checked by the program's own rules (components/settings.py).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components.settings import CONFIG_KEYS, PROJECT, SettingsError, parse_settings
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+PULUMI_TIMEOUT = 120
+
+
+class UsageError(Exception):
+    """Bad arguments or unusable input; exit code 2."""
+
+
+class Unreachable(Exception):
+    """A side that cannot be read (API down, credentials, stack not deployed); exit code 3."""
+
+    def __init__(self, side: str, cause: str, next_step: str = ""):
+        self.side, self.cause, self.next_step = side, cause, next_step
+        super().__init__(f"{side}: {cause}")
+
+
+@dataclass(frozen=True)
+class Target:
+    stack: str | None  # None: no stack (defaults, files and flags)
+    namespace: str
+    service_name: str
+    service_port: int
+    claim_name: str
+    storage_class_name: str
+    volume_type_name: str | None  # the multi-attach type; None: Cinder's default type
+    volume_mode: str
+    multiattach: bool
+    schedule_on_control_plane: bool
+    server_replicas: int
+    lbserver_replicas: int
+    admin_cloud: str
+    external_ip: str | None = None
+    url: str | None = None
+    load_balancer_id: str | None = None
+    kubeconfig: str | None = None  # the stack's kubernetes:kubeconfig (a path or the contents)
+    context: str | None = None  # the stack's kubernetes:context
+    cluster_name: str = "kubernetes"
+
+
+def project_defaults(pulumi_yaml: Path = PROJECT_DIR / "Pulumi.yaml") -> dict[str, str]:
+    """The config defaults Pulumi.yaml declares, as the raw strings the settings parser takes."""
+    declared = (yaml.safe_load(pulumi_yaml.read_text()) or {}).get("config") or {}
+    return {key: _raw(spec["default"]) for key, spec in declared.items()
+            if isinstance(spec, dict) and "default" in spec}
+
+
+def _raw(value: Any) -> str:
+    """A config value as the text Pulumi passes to the program."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+def config_values(document: Any) -> dict[str, Any]:
+    """`pulumi config --json` ({"project:key": {"value": "...", "secret": false}}) or a plain
+    {"key": value} document, as {"key" or "namespace:key": value}; secrets without a value are left out."""
+    if not isinstance(document, dict):
+        raise UsageError("the config is not a JSON object")
+    values: dict[str, Any] = {}
+    for key, entry in document.items():
+        if isinstance(entry, dict) and ("value" in entry or "secret" in entry or "objectValue" in entry):
+            if "value" not in entry:
+                continue  # a secret `pulumi config --json` does not show
+            entry = entry["value"]
+        name = key[len(PROJECT) + 1:] if key.startswith(f"{PROJECT}:") else key
+        values[name] = entry
+    return values
+
+
+def _run_pulumi(args: list[str]) -> Any:
+    command = ["pulumi", *args]
+    shown = " ".join(command)
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=PULUMI_TIMEOUT, cwd=PROJECT_DIR)
+    except FileNotFoundError:
+        raise UsageError("the pulumi CLI is not on PATH: install it, or pass --outputs-json and --config-json "
+                         "(or --no-stack)") from None
+    except subprocess.TimeoutExpired:
+        raise Unreachable("pulumi", f"`{shown}` did not finish within {PULUMI_TIMEOUT}s",
+                          "pulumi whoami -v (is the backend reachable?)") from None
+    message = (result.stderr.strip() or result.stdout.strip()).splitlines()
+    if result.returncode != 0:
+        text = message[-1] if message else f"exit code {result.returncode}"
+        if "no stack named" in text:
+            raise UsageError(f"`{shown}` failed: {text} (pulumi stack ls lists the stacks)")
+        raise Unreachable("pulumi", f"`{shown}` failed: {text}",
+                          "pulumi whoami -v; export PULUMI_CONFIG_PASSPHRASE for a local backend")
+    try:
+        return json.loads(result.stdout)
+    except json.JSONDecodeError:
+        raise Unreachable("pulumi", f"`{shown}` printed no JSON: {result.stdout[:200]!r}") from None
+
+
+def stack_outputs(stack: str | None) -> dict[str, Any]:
+    outputs = _run_pulumi(["stack", "output", "--json", *(["--stack", stack] if stack else [])])
+    if not isinstance(outputs, dict):
+        raise Unreachable("pulumi", f"stack outputs are not a JSON object: {outputs!r}")
+    return outputs
+
+
+def stack_config(stack: str | None) -> Any:
+    """`pulumi config --json` as printed (config_values reads it)."""
+    return _run_pulumi(["config", "--json", *(["--stack", stack] if stack else [])])
+
+
+def read_json(path: str, what: str) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except OSError as error:
+        raise UsageError(f"cannot read the {what} file {path}: {error.strerror or error}") from None
+    except json.JSONDecodeError as error:
+        raise UsageError(f"the {what} file {path} is not JSON: {error}") from None
+
+
+def _optional_text(value: Any) -> str | None:
+    return None if value in (None, "") else str(value)
+
+
+def _count(outputs: Mapping[str, Any], key: str, fallback: int) -> int:
+    value = outputs.get(key)
+    if value is None:
+        return fallback
+    try:
+        number = float(value)  # Pulumi outputs numbers as JSON numbers, sometimes 8.0
+    except (TypeError, ValueError):
+        raise UsageError(f"the stack output {key} = {value!r} is not a number") from None
+    if not number.is_integer() or number < 0:
+        raise UsageError(f"the stack output {key} = {value!r} is not a whole number")
+    return int(number)
+
+
+def build_target(stack: str | None, outputs: Mapping[str, Any] | None, config: Mapping[str, Any],
+                 overrides: Mapping[str, Any] | None = None, defaults: Mapping[str, str] | None = None) -> Target:
+    """The target from the stack's outputs (None: no stack) and config over Pulumi.yaml's defaults;
+    overrides (the command line's names, None for unset) win. Raises Unreachable for a stack
+    without outputs (not deployed), UsageError for a config the program would refuse."""
+    overrides = {key: value for key, value in (overrides or {}).items() if value is not None}
+    if outputs is not None and not outputs:
+        raise Unreachable("pulumi", f"the stack {stack or '(selected)'} has no outputs: it is not deployed",
+                          "pulumi up (then pulumi stack output)")
+    outputs = outputs or {}
+    raw = dict(project_defaults() if defaults is None else defaults)
+    for key in CONFIG_KEYS:
+        if key in config:
+            raw[key] = _raw(config[key])
+    if "namespace" in overrides:
+        raw["namespace"] = str(overrides["namespace"])
+    try:
+        settings = parse_settings(raw)
+    except SettingsError as error:
+        raise UsageError(str(error)) from None
+
+    def named(output: str, override: str, configured: str) -> str:
+        return str(overrides.get(override) or outputs.get(output) or configured)
+
+    volume_type = outputs.get("volumeTypeName") or (settings.volume_type_name if settings.multiattach else None)
+    return Target(
+        stack=stack,
+        namespace=settings.namespace,
+        service_name=named("serviceName", "service_name", settings.service_name),
+        service_port=settings.service_port,
+        claim_name=named("claimName", "claim_name", settings.claim_name),
+        storage_class_name=named("storageClassName", "storage_class_name", settings.storage_class_name),
+        volume_type_name=_optional_text(volume_type),
+        volume_mode=settings.volume_mode,
+        multiattach=settings.multiattach,
+        schedule_on_control_plane=settings.schedule_on_control_plane,
+        server_replicas=_count(outputs, "serverReplicas", settings.server_replicas),
+        lbserver_replicas=_count(outputs, "lbserverReplicas", settings.lbserver_replicas),
+        admin_cloud=str(overrides.get("cloud") or settings.admin_cloud),
+        external_ip=_optional_text(outputs.get("externalIp")),
+        url=_optional_text(outputs.get("url")),
+        load_balancer_id=_optional_text(outputs.get("loadBalancerId")),
+        kubeconfig=_optional_text(overrides.get("kubeconfig") or config.get("kubernetes:kubeconfig")),
+        context=_optional_text(overrides.get("context") or config.get("kubernetes:context")),
+        cluster_name=str(overrides.get("cluster_name") or "kubernetes"),
+    )
