@@ -673,6 +673,8 @@ def _lab_fault_routes(api: Api) -> None:
     PUT /lab/faults/types/{id}/extra_specs {"key": "value", ...} (admin only) sets extra specs of
     a type even while volumes use it (Cinder refuses that through its API): a type created with
     a mistyped spec, as the article warns (`<is> true` is not multi-attach).
+    PUT /lab/faults/delays {"volume_delete": 5.0, ...} (admin only) changes the profile's delays
+    (seconds) from now on: a Cinder that is slow to delete volumes, as on a busy Devstack.
     """
     cloud = api.cloud
 
@@ -701,6 +703,18 @@ def _lab_fault_routes(api: Api) -> None:
             volume_type["extra_specs"].update({k: str(v) for k, v in specs.items()})
         return 200, {"extra_specs": dict(volume_type["extra_specs"])}
 
+    def set_delays(req):
+        if not req.is_admin:
+            raise cinder_error(403, "Policy doesn't allow this request to be performed.")
+        changes = req.body if isinstance(req.body, dict) else {}
+        unknown = sorted(set(changes) - set(cloud.delays))
+        if unknown:
+            raise cinder_error(400, f"unknown delays {unknown}; known: {sorted(cloud.delays)}")
+        with cloud.lock:
+            cloud.delays.update({key: float(value) for key, value in changes.items()})
+        return 200, {"delays": dict(cloud.delays)}
+
+    api.add("PUT", r"/lab/faults/delays", set_delays)
     api.add("PUT", r"/lab/faults/loadbalancers/([^/]+)", break_load_balancer, error=octavia_error)
     api.add("PUT", r"/lab/faults/types/([^/]+)/extra_specs", set_type_specs)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 from openstack import config as os_config
@@ -31,6 +32,13 @@ def cloud(env: dict) -> connection.Connection:
     """openstacksdk on the lab's clouds.yaml, as admin (the article's `openstack` commands)."""
     clouds = os_config.OpenStackConfig(config_files=[env["OS_CLIENT_CONFIG_FILE"]])
     return connection.Connection(config=clouds.get_one("devstack-admin"))
+
+
+def set_delays(env: dict, **seconds: float) -> None:
+    """The OpenStack double's fault hook (not an OpenStack API): change its delays from now on."""
+    conn = cloud(env)
+    base = conn.load_balancer.get_endpoint().split("/load-balancer")[0]
+    conn.session.put(f"{base}/lab/faults/delays", json=seconds)
 
 
 def probe(url: str, min_nodes: int, env: dict) -> dict:
@@ -103,9 +111,23 @@ def test_up_then_the_articles_checks_then_destroy_leaves_nothing(stack, storage_
         assert volume.volume_type == outputs["volumeTypeName"]
         assert "master1" in by_node
 
-    code, document, stderr = lab_pulumi(project, engine_env, "destroy", "--stack", stack)
+    # A Cinder slow to delete (5 s): the destroy must wait for the volume before the type goes.
+    set_delays(engine_env, volume_delete=5.0)
+    try:
+        code, document, stderr = lab_pulumi(project, engine_env, "destroy", "--stack", stack)
+    finally:
+        set_delays(engine_env, volume_delete=0.3)
     assert code == 0 and document["succeeded"], document.get("error") or stderr[-4000:]
-    assert leftovers(engine_env) == []
+    # destroy does not wait for the PV and a default-type volume (the CSI driver deletes them
+    # after the claim, as on Devstack); they must be gone soon after.
+    deadline = time.monotonic() + 60
+    while (left := leftovers(engine_env)) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert left == []
+    if stack == "devstack":
+        messages = [d["message"] for d in document["diagnostics"]]
+        assert any("waiting for Cinder to delete" in m for m in messages), messages
+        assert any("no volume left" in m for m in messages), messages
 
 
 def test_a_second_up_plans_no_change(project, engine_env):
