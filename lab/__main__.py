@@ -18,8 +18,6 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from lab import controlplane, processes
@@ -112,7 +110,7 @@ def _start_control_plane(paths: Paths, bin_dir: Path, state: dict, started: floa
     state["ports"] = ports
 
     etcd = launch("etcd", controlplane.etcd_argv(bin_dir, paths, ports["etcd"], ports["etcd_peer"]))
-    controlplane.wait_for("etcd health", lambda: _etcd_healthy(ports["etcd"]), [etcd], 30)
+    controlplane.wait_for("etcd health", lambda: controlplane.etcd_healthy(ports["etcd"]), [etcd], 30)
     progress(started, f"etcd on 127.0.0.1:{ports['etcd']} (pid {etcd.pid})")
 
     apiserver = launch("kube-apiserver",
@@ -155,7 +153,7 @@ def _start_doubles(paths: Paths, state: dict, started: float) -> None:
     base = f"http://127.0.0.1:{port}"
     written = paths.root / "openstack" / "clouds.yaml"  # the double writes its users' entries
     controlplane.wait_for("the OpenStack APIs",
-                          lambda: written.exists() and _answers(f"{base}/identity"), [api], 30)
+                          lambda: written.exists() and controlplane.http_answers(f"{base}/identity"), [api], 30)
     clouds.symlink_to(written)
     progress(started, f"OpenStack APIs on {base} (pid {api.pid}); clouds.yaml {clouds}")
     cloud = ["--clouds-yaml", str(clouds), "--cloud", "devstack-admin"]
@@ -175,24 +173,6 @@ def _launch(paths: Paths, state: dict, name: str, argv: list[str]) -> processes.
     state["processes"].append(processes.as_records([process])[0])
     processes.save(paths.state_file, state)
     return process
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2):
-            return True
-    except urllib.error.HTTPError:
-        return True  # any HTTP answer: the server is up
-    except OSError:
-        return False
-
-
-def _etcd_healthy(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
-            return b'"health":"true"' in response.read().replace(b" ", b"")
-    except OSError:
-        return False
 
 
 def env_lines(paths: Paths, state: dict) -> list[str]:

@@ -176,6 +176,25 @@ def api_ready(api_port: int, token: str, ca_file: Path) -> bool:
         return False
 
 
+def etcd_healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+            return b'"health":"true"' in response.read().replace(b" ", b"")
+    except OSError:
+        return False
+
+
+def http_answers(url: str) -> bool:
+    """Any HTTP answer, error status included: the server is up."""
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
+
+
 def wait_for(what: str, check, watched: list[processes.Process], timeout: float) -> None:
     """Poll ``check`` until it holds; fail early, with its log, if a watched process died."""
     deadline = time.monotonic() + timeout

@@ -2393,7 +2393,7 @@ def _octavia_routes(api: Api) -> None:
                                    "Mandatory field missing.")
             check_mutable(lb)
             if pool.get("healthmonitor_id"):
-                raise err(409, f"This pool already has a health monitor")
+                raise err(409, "This pool already has a health monitor")
             http = kind in ("HTTP", "HTTPS")
             hm = common(req, body, {
                 "type": kind, "delay": body["delay"], "timeout": body["timeout"],

@@ -294,7 +294,7 @@ def check_volume_type(type_name: str | None, cinder_type: CinderType | None, tar
     show = f"openstack volume type show {type_name}"
     if cinder_type is None:
         return Check("cinder", "volume-type", FAIL, f"volume type {type_name} does not exist",
-                     f"openstack volume type list; pulumi up")
+                     "openstack volume type list; pulumi up")
     spec = (cinder_type.extra_specs or {}).get(MULTIATTACH_EXTRA_SPEC)
     if spec == MULTIATTACH_ENABLED:
         return Check("cinder", "volume-type", OK, f"type {type_name}: {MULTIATTACH_EXTRA_SPEC}={spec!r}")

@@ -8,7 +8,6 @@ project and stack files itself, and runs the engine, the plugins and the pack.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest

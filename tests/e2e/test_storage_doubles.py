@@ -11,8 +11,6 @@ from __future__ import annotations
 import socket
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,24 +85,6 @@ def node_stages(tools_bin: Path, target: Path) -> Path:
     return target
 
 
-def etcd_healthy(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
-            return b'"health":"true"' in response.read().replace(b" ", b"")
-    except OSError:
-        return False
-
-
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2):
-            return True
-    except urllib.error.HTTPError:
-        return True
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def storage_lab(tools_bin, tmp_path_factory):
     root = tmp_path_factory.mktemp("storage-lab")
@@ -122,7 +102,7 @@ def storage_lab(tools_bin, tmp_path_factory):
         token = controlplane.write_credentials(paths)
         etcd_port, peer_port, api_port, kwok_port, os_port = (processes.free_port() for _ in range(5))
         etcd = launch("etcd", controlplane.etcd_argv(tools_bin, paths, etcd_port, peer_port))
-        controlplane.wait_for("etcd", lambda: etcd_healthy(etcd_port), [etcd], 60)
+        controlplane.wait_for("etcd", lambda: controlplane.etcd_healthy(etcd_port), [etcd], 60)
         apiserver = launch("kube-apiserver", controlplane.apiserver_argv(tools_bin, paths, api_port, etcd_port))
         controlplane.write_kubeconfig(paths, api_port, token)
         controlplane.wait_for("kube-apiserver", lambda: controlplane.api_ready(
@@ -143,7 +123,7 @@ def storage_lab(tools_bin, tmp_path_factory):
         openstack_process = launch("openstack", [sys.executable, "-m", "lab.openstack", "--port", str(os_port),
                                                  "--state-dir", str(root / "openstack"), "--profile", "fast"])
         base = f"http://127.0.0.1:{os_port}"
-        controlplane.wait_for("the OpenStack double", lambda: answers(f"{base}/identity"), [openstack_process], 60)
+        controlplane.wait_for("the OpenStack double", lambda: controlplane.http_answers(f"{base}/identity"), [openstack_process], 60)
         clouds = root / "clouds.yaml"
         openstack.write_clouds_yaml(clouds, base)
         kubeconfig = str(paths.kubeconfig)
