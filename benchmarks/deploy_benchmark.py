@@ -28,24 +28,21 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from lab.cluster import NODES  # noqa: E402
-from lab.kubelet import POD_START_DELAY  # noqa: E402
-from lab.openstack import PROFILES  # noqa: E402
+from lab import profiles  # noqa: E402 - after the sys.path line, so it runs from any folder
+from lab.cluster import ClusterShape  # noqa: E402 - same
 
 PROFILE = "devstack"
 
 
 def critical_path_seconds(scale: float) -> tuple[float, dict[str, float]]:
-    delays = PROFILES[PROFILE]
-    pod_start = POD_START_DELAY[PROFILE]
-    members = sum(1 for node in NODES if not node.control_plane)
+    delays = profiles.delays(PROFILE, scale)
+    members = sum(1 for node in ClusterShape().nodes if not node.control_plane)
     chains = {
         "load balancer (amphora boot + listener + pool + members)":
-            delays["amphora_boot"] + (2 + members) * delays["lb_update"],
-        "storage (Cinder volume + pod start)": delays["volume_create"] + pod_start,
-        "load-balanced pods (pod start)": pod_start,
+            delays.amphora_boot + (2 + members) * delays.lb_update,
+        "storage (Cinder volume + pod start)": delays.volume_create + delays.pod_start,
+        "load-balanced pods (pod start)": delays.pod_start,
     }
-    chains = {name: seconds * scale for name, seconds in chains.items()}
     return max(chains.values()), chains
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parents[1] / "tests")]
 
 from loopback_lb import free_port, haproxy, nginx_servers, pod_answers  # noqa: E402
+
 from probe.check import ProbeOptions, run_probe  # noqa: E402
 from probe.cli import in_range  # noqa: E402
 

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from lab import controlplane, processes
+from lab.cluster import ClusterShape
 from lab.controlplane import LabError, Paths
 
 REPO = Path(__file__).resolve().parent.parent
@@ -85,15 +86,9 @@ def up(paths: Paths, profile: str = "fast", delay_scale: float = 1.0) -> int:
                   file=sys.stderr)
             return 1
         raise
-    progress(started, f"ready: {', '.join(f'{n.name} {n.ip}' for n in _nodes())}; "
+    progress(started, f"ready: {', '.join(f'{n.name} {n.ip}' for n in ClusterShape(block).nodes)}; "
                       f'use it with: eval "$(scripts/lab env)"')
     return 0
-
-
-def _nodes():
-    from lab.cluster import NODES
-
-    return NODES
 
 
 def _start_control_plane(paths: Paths, bin_dir: Path, state: dict, started: float) -> None:
@@ -129,7 +124,7 @@ def _start_control_plane(paths: Paths, bin_dir: Path, state: dict, started: floa
         progress(started, f"{name} started (pid {process.pid})")
 
     api = kube_config.new_client_from_config(config_file=str(paths.kubeconfig))
-    cluster.create_shape(api)
+    cluster.create_shape(api, ClusterShape(state["address_block"]))
     waiting: list[str] = []
 
     def ready() -> bool:

@@ -58,14 +58,16 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
-from typing import Callable
+from datetime import UTC, datetime
 
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 from kubernetes.utils.quantity import parse_quantity
 from kubernetes.watch.watch import iter_resp_lines
+
+from lab import profiles
 
 DRIVER = "cinder.csi.openstack.org"
 PROVISIONER_FINALIZER = "external-provisioner.volume.kubernetes.io/finalizer"
@@ -77,13 +79,12 @@ SELECTED_NODE = "volume.kubernetes.io/selected-node"
 FSTYPE_PARAMETER = "csi.storage.k8s.io/fstype"
 GIB = 1024 ** 3
 # How long a single wait for Cinder may take (seconds) before the operation is retried.
-PROFILE_WAIT = {"fast": 60.0, "devstack": 300.0}
 
 log = logging.getLogger("cinder-csi")
 
 
 def now_rfc3339() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def meta(obj: dict) -> dict:
@@ -114,7 +115,7 @@ class Informer:
         self.synced = threading.Event()
         self.thread = threading.Thread(target=self._run, name=f"watch-{name}", daemon=True)
 
-    def start(self) -> "Informer":
+    def start(self) -> Informer:
         self.thread.start()
         return self
 
@@ -763,7 +764,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kubeconfig", required=True)
     parser.add_argument("--clouds-yaml", help="clouds.yaml (default: openstacksdk's search path)")
     parser.add_argument("--cloud", default="devstack-admin", help="clouds.yaml entry (%(default)s)")
-    parser.add_argument("--profile", choices=sorted(PROFILE_WAIT), default="fast",
+    parser.add_argument("--profile", choices=sorted(profiles.PROFILES), default="fast",
                         help="how long to wait for Cinder before retrying (%(default)s)")
     parser.add_argument("--delay-scale", type=float, default=1.0)
     parser.add_argument("--verbose", action="store_true")
@@ -773,7 +774,7 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("urllib3", "keystoneauth", "openstack", "stevedore", "kubernetes"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     controller = CinderCSI(kube_api(args.kubeconfig), Cloud(args.clouds_yaml, args.cloud),
-                           wait_timeout=PROFILE_WAIT[args.profile] * max(1.0, args.delay_scale))
+                           wait_timeout=profiles.delays(args.profile, args.delay_scale).csi_cinder_wait)
 
     def stop(signum, _frame):
         log.info("signal %d: stopping", signum)

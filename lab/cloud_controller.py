@@ -569,7 +569,7 @@ class CloudController:
 
     def _event(self, svc: dict, kind: str, reason: str, message: str) -> None:
         meta = svc["metadata"]
-        now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         body = {
             "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:16]}",
                          "namespace": meta.get("namespace") or "default"},

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from kubernetes import client
@@ -42,15 +43,48 @@ class NodeShape:
 
 # Every address of one lab lies in one 127.N.0.0/16 block of the loopback range, so labs that
 # run side by side (tests start several) never bind each other's addresses. `lab up` picks a
-# free block and hands it to every part it starts in this variable.
+# free block and hands it to every part it starts in this variable; each part reads it in its
+# main() (shape_from_environment), never at import time.
 ADDRESS_BLOCK_VARIABLE = "DEVSTACK_LAB_ADDRESS_BLOCK"
-ADDRESS_BLOCK = os.environ.get(ADDRESS_BLOCK_VARIABLE, "127.0")
-VIP_PREFIX = f"{ADDRESS_BLOCK}.21"  # Octavia VIPs on the private subnet
-FLOATING_PREFIX = f"{ADDRESS_BLOCK}.31"  # floating IPs of the public network
+DEFAULT_ADDRESS_BLOCK = "127.0"
+# The article's nodes: (name, control plane?). Names and server ids do not depend on the block.
+NODE_ROLES = (("master1", True), ("worker1", False), ("worker2", False))
 
-NODES = (NodeShape("master1", control_plane=True, ip=f"{ADDRESS_BLOCK}.1.1", pod_prefix=f"{ADDRESS_BLOCK}.11"),
-         NodeShape("worker1", control_plane=False, ip=f"{ADDRESS_BLOCK}.1.2", pod_prefix=f"{ADDRESS_BLOCK}.12"),
-         NodeShape("worker2", control_plane=False, ip=f"{ADDRESS_BLOCK}.1.3", pod_prefix=f"{ADDRESS_BLOCK}.13"))
+
+@dataclass(frozen=True)
+class ClusterShape:
+    """The article's cluster inside one address block ("127.N").
+
+    nodes: master1 (control plane), worker1, worker2, with InternalIPs <block>.1.1-3 and pod
+    prefixes <block>.11-13. vip_prefix: Octavia VIPs on the private subnet (<block>.0.0/16).
+    floating_prefix: the public network's floating IPs.
+    """
+
+    address_block: str = DEFAULT_ADDRESS_BLOCK
+
+    @property
+    def nodes(self) -> tuple[NodeShape, ...]:
+        return tuple(NodeShape(name, control_plane=control_plane, ip=f"{self.address_block}.1.{index}",
+                               pod_prefix=f"{self.address_block}.{10 + index}")
+                     for index, (name, control_plane) in enumerate(NODE_ROLES, start=1))
+
+    @property
+    def vip_prefix(self) -> str:
+        return f"{self.address_block}.21"
+
+    @property
+    def floating_prefix(self) -> str:
+        return f"{self.address_block}.31"
+
+    @property
+    def private_cidr(self) -> str:
+        return f"{self.address_block}.0.0/16"
+
+
+def shape_from_environment(environ: Mapping[str, str] | None = None) -> ClusterShape:
+    """The shape of the lab this process belongs to (the block `lab up` handed it)."""
+    environ = os.environ if environ is None else environ
+    return ClusterShape(environ.get(ADDRESS_BLOCK_VARIABLE, DEFAULT_ADDRESS_BLOCK))
 
 
 def node_manifest(shape: NodeShape) -> dict:
@@ -92,9 +126,9 @@ def csi_driver_manifest() -> dict:
     }
 
 
-def create_shape(api: client.ApiClient) -> None:
+def create_shape(api: client.ApiClient, cluster: ClusterShape) -> None:
     core, storage = client.CoreV1Api(api), client.StorageV1Api(api)
-    for shape in NODES:
+    for shape in cluster.nodes:
         _create(lambda body: core.create_node(body), node_manifest(shape))
     _create(lambda body: storage.create_csi_driver(body), csi_driver_manifest())
 

@@ -33,7 +33,6 @@ import tempfile
 from pathlib import Path
 
 import yaml
-
 from pulumi import automation as auto
 from pulumi.automation import events
 

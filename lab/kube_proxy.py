@@ -51,8 +51,8 @@ import socket
 import struct
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from kubernetes import client, config, watch
 
@@ -80,7 +80,7 @@ class Informer:
         self.synced = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"informer-{name}", daemon=True)
 
-    def start(self) -> "Informer":
+    def start(self) -> Informer:
         self._thread.start()
         return self
 
@@ -387,7 +387,7 @@ class KubeProxy:
         try:
             up_reader, up_writer = await asyncio.wait_for(
                 asyncio.open_connection(endpoint.ip, endpoint.port, local_addr=(key[0], 0)), 10)
-        except (OSError, asyncio.TimeoutError) as error:
+        except (TimeoutError, OSError) as error:
             log.info("%s:%d -> %s:%d failed: %s", key[0], key[1], endpoint.ip, endpoint.port, error)
             _reset(writer)
             return

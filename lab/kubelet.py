@@ -53,10 +53,10 @@ from dataclasses import dataclass, field
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from lab import profiles
 from lab.cinder_csi import Informer, Recorder, Retry, Workers, kube_api, meta, now_rfc3339, raw
-from lab.cluster import NODES, NodeShape
+from lab.cluster import NodeShape, shape_from_environment
 
-POD_START_DELAY = {"fast": 0.1, "devstack": 90.0}
 MOUNT_TIMEOUT = 120.0  # the kubelet's "Unable to attach or mount volumes ... timed out"
 HTTP_PORT = 80
 
@@ -103,7 +103,7 @@ class Containers:
         for server in servers:
             try:
                 await asyncio.wait_for(server.wait_closed(), 2)
-            except (asyncio.TimeoutError, Exception):  # noqa: BLE001 - closing is best effort
+            except (TimeoutError, Exception):  # noqa: BLE001 - closing is best effort
                 pass
 
     @staticmethod
@@ -124,8 +124,7 @@ class Containers:
                        f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n").encode()
             writer.write(headers + (b"" if method == "HEAD" else payload))
             await writer.drain()
-        except (asyncio.TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-                ConnectionError):
+        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
             pass
         finally:
             writer.close()
@@ -563,7 +562,7 @@ def main(argv: list[str] | None = None) -> int:
                                      description="The lab's double of the nodes' kubelets and "
                                                  "containers (pod lifecycle, pod IPs, HTTP answers).")
     parser.add_argument("--kubeconfig", required=True)
-    parser.add_argument("--profile", choices=sorted(POD_START_DELAY), default="fast",
+    parser.add_argument("--profile", choices=sorted(profiles.PROFILES), default="fast",
                         help="pod start delay: fast 0.1 s, devstack 90 s (%(default)s)")
     parser.add_argument("--delay-scale", type=float, default=1.0)
     parser.add_argument("--verbose", action="store_true")
@@ -571,8 +570,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stdout,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("urllib3").setLevel(logging.WARNING)
-    kubelets = Kubelets(kube_api(args.kubeconfig), NODES,
-                        POD_START_DELAY[args.profile] * args.delay_scale)
+    kubelets = Kubelets(kube_api(args.kubeconfig), shape_from_environment().nodes,
+                        profiles.delays(args.profile, args.delay_scale).pod_start)
 
     def stop(signum, _frame):
         log.info("signal %d: stopping", signum)

@@ -24,9 +24,9 @@ headers):
   profile's delays, all_tenants for admins, detail, show, update, delete refusals, extend,
   reset-status/force-delete), attachments as Nova's attach leaves them.
 - Nova v2.1 (microversions up to 2.96): the three lab nodes as ACTIVE servers (ids from
-  lab.cluster.NODES), volume attach/detach/list with Nova's multiattach and 2.60 rules.
+  lab.cluster.ClusterShape.nodes), volume attach/detach/list with Nova's multiattach and 2.60 rules.
 - Neutron v2.0: networks `public` (external) and `private`, their subnets, a router, ports
-  (the Octavia VIP ports), floating IPs from <block>.31.0/24 (lab.cluster.FLOATING_PREFIX) (create, associate, list filters,
+  (the Octavia VIP ports), floating IPs from <block>.31.0/24 (lab.cluster.ClusterShape.floating_prefix) (create, associate, list filters,
   delete).
 - Octavia v2: load balancers, listeners, pools, members (incl. batch update), health
   monitors, status tree, PENDING_* -> ACTIVE after the profile's delays, 409 on mutations of
@@ -58,13 +58,14 @@ import threading
 import time
 import traceback
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+from lab import profiles
 from lab.amphora import AmphoraFleet, render_config
-from lab.cluster import ADDRESS_BLOCK, FLOATING_PREFIX, VIP_PREFIX
+from lab.cluster import ClusterShape, shape_from_environment
 
 # --------------------------------------------------------------------------- constants
 _NS = uuid.UUID("0b5f3a52-7d7e-4d0c-a3c4-5f7e3c1d2b90")
@@ -103,17 +104,10 @@ ROUTER_ID = _uuid("router:router1")
 CINDER_MAX = (3, 70)
 NOVA_MAX = (2, 96)
 
-PROFILES = {
-    # volume create/delete, amphora boot, Octavia update (listener/pool/member change), LB delete
-    "fast": {"volume_create": 0.3, "volume_delete": 0.3, "amphora_boot": 1.0,
-             "lb_update": 0.2, "lb_delete": 0.3},
-    "devstack": {"volume_create": 20.0, "volume_delete": 20.0, "amphora_boot": 240.0,
-                 "lb_update": 5.0, "lb_delete": 10.0},
-}
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _ts_cinder(t: datetime | None = None) -> str:
@@ -319,9 +313,7 @@ class Cloud:
     """All state, one lock; timed transitions run on the ticker thread."""
 
     def __init__(self, base_url: str, state_dir: Path, delays: dict[str, float],
-                 passwords: dict[str, str]):
-        from lab.cluster import NODES
-
+                 passwords: dict[str, str], cluster: ClusterShape):
         self.base = base_url.rstrip("/")
         self.state_dir = Path(state_dir)
         self.delays = delays
@@ -346,7 +338,7 @@ class Cloud:
 
         # Nova
         self.servers: dict[str, dict] = {}
-        for node in NODES:
+        for node in cluster.nodes:
             self.servers[node.server_id] = {
                 "id": node.server_id, "name": node.name, "ip": node.ip, "project_id": ADMIN_PROJECT_ID,
                 "user_id": USERS["admin"]["id"], "created": created, "attachments": [],
@@ -358,20 +350,19 @@ class Cloud:
         self.ports: dict[str, dict] = {}
         self.floatingips: dict[str, dict] = {}
         self.routers: dict[str, dict] = {}
+        floating, vip = cluster.floating_prefix, cluster.vip_prefix
         self._add_network(PUBLIC_NET_ID, "public", external=True, subnet_id=PUBLIC_SUBNET_ID,
-                          subnet_name="public-subnet", cidr=f"{FLOATING_PREFIX}.0/24",
-                          gateway=f"{FLOATING_PREFIX}.1",
-                          pools=[{"start": f"{FLOATING_PREFIX}.2", "end": f"{FLOATING_PREFIX}.254"}])
+                          subnet_name="public-subnet", cidr=f"{floating}.0/24", gateway=f"{floating}.1",
+                          pools=[{"start": f"{floating}.2", "end": f"{floating}.254"}])
         self._add_network(PRIVATE_NET_ID, "private", external=False, subnet_id=PRIVATE_SUBNET_ID,
-                          subnet_name="private-subnet", cidr=f"{ADDRESS_BLOCK}.0.0/16",
-                          gateway=f"{VIP_PREFIX}.1",
-                          pools=[{"start": f"{VIP_PREFIX}.2", "end": f"{VIP_PREFIX}.254"}])
+                          subnet_name="private-subnet", cidr=cluster.private_cidr, gateway=f"{vip}.1",
+                          pools=[{"start": f"{vip}.2", "end": f"{vip}.254"}])
         self.routers[ROUTER_ID] = {
             "id": ROUTER_ID, "name": "router1", "status": "ACTIVE", "admin_state_up": True,
             "tenant_id": ADMIN_PROJECT_ID, "project_id": ADMIN_PROJECT_ID, "description": "",
             "external_gateway_info": {"network_id": PUBLIC_NET_ID, "enable_snat": True,
                                       "external_fixed_ips": [{"subnet_id": PUBLIC_SUBNET_ID,
-                                                              "ip_address": f"{FLOATING_PREFIX}.1"}]},
+                                                              "ip_address": f"{floating}.1"}]},
             "routes": [], "tags": [], "distributed": False, "ha": False, "availability_zones": ["nova"],
             "created_at": _ts_z(created), "updated_at": _ts_z(created), "revision_number": 1}
         for server in self.servers.values():
@@ -2571,20 +2562,23 @@ class OpenStackDouble:
 
     def __init__(self, port: int = 0, state_dir: str | Path = "/tmp/lab-openstack", profile: str = "fast",
                  delay_scale: float = 1.0, host: str = "127.0.0.1", passwords: dict[str, str] | None = None,
-                 verbose: bool = False):
+                 verbose: bool = False, cluster: ClusterShape | None = None):
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.passwords = passwords or load_passwords(self.state_dir)
-        self.delays = {k: v * delay_scale for k, v in PROFILES[profile].items()}
+        scaled = profiles.delays(profile, delay_scale)
+        self.delays = {name: getattr(scaled, name) for name in
+                       ("volume_create", "volume_delete", "amphora_boot", "lb_update", "lb_delete")}
         self.httpd = _Server((host, port), None)
         self.port = self.httpd.server_address[1]
         self.base_url = f"http://{host}:{self.port}"
-        self.cloud = Cloud(self.base_url, self.state_dir, self.delays, self.passwords)
+        self.cloud = Cloud(self.base_url, self.state_dir, self.delays, self.passwords,
+                           cluster or shape_from_environment())
         self.api = Api(self.cloud)
         self.httpd.RequestHandlerClass = _handler_class(self.api, verbose)
         self._threads: list[threading.Thread] = []
 
-    def start(self) -> "OpenStackDouble":
+    def start(self) -> OpenStackDouble:
         pw = self.state_dir / "passwords.json"
         if not pw.exists():
             pw.write_text(json.dumps(self.passwords))
@@ -2616,7 +2610,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lab.openstack", description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, required=True, help="TCP port on 127.0.0.1 (0: any free port)")
     parser.add_argument("--state-dir", required=True, help="folder for passwords.json, clouds.yaml, amphorae")
-    parser.add_argument("--profile", choices=sorted(PROFILES), default="fast")
+    parser.add_argument("--profile", choices=sorted(profiles.PROFILES), default="fast")
     parser.add_argument("--delay-scale", type=float, default=1.0)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--verbose", action="store_true", help="log every request")

@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from lab.ports import free_port  # noqa: F401 - re-exported: lab/__main__.py and tests import it from here
 
 
 @dataclass(frozen=True)
@@ -24,13 +25,6 @@ class Process:
     pid: int
     executable: str
     log: str
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        return probe.getsockname()[1]
 
 
 def start(name: str, argv: list[str], logs: Path, env: dict[str, str] | None = None,

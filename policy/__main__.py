@@ -4,9 +4,8 @@ Only builds the pack (PolicyPack serves the engine and never returns); the polic
 live in devstack_policies.py, importable by the tests.
 """
 
-from pulumi_policy import EnforcementLevel, PolicyPack
-
 from devstack_policies import POLICIES
+from pulumi_policy import EnforcementLevel, PolicyPack
 
 PolicyPack(
     name="devstack-k8s-apps",

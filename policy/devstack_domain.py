@@ -45,3 +45,24 @@ def image_pin_problem(image: str) -> str | None:
     if tag == "latest":
         return "uses the moving tag latest"
     return None
+
+
+# Go's strconv.ParseBool, which the OpenStack cloud controller applies to the exclude label.
+_GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
+_GO_FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
+
+
+def excluded_from_external_load_balancers(labels: object) -> bool:
+    """Whether the cloud controller leaves a node with these labels out of every Octavia pool.
+
+    The label excludes when present with "" (kubeadm sets it so) or a value ParseBool reads as
+    true; "false" (or any value ParseBool reads as false) keeps the node. A value ParseBool
+    refuses (say "yes") excludes, as the controller keeps to the safe side. Node readiness plays
+    no part. The one rule for the cloud-controller double and `verify`.
+    """
+    if not isinstance(labels, dict) or EXCLUDE_FROM_EXTERNAL_LOAD_BALANCERS_LABEL not in labels:
+        return False
+    value = labels[EXCLUDE_FROM_EXTERNAL_LOAD_BALANCERS_LABEL]
+    if not isinstance(value, str):
+        return True
+    return value not in _GO_FALSE

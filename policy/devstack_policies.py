@@ -13,13 +13,6 @@ from collections.abc import Container, Iterable, Mapping, Sequence
 from typing import Any
 
 import kubernetes_validate
-from pulumi_policy import (
-    EnforcementLevel,
-    PolicyConfigSchema,
-    ResourceValidationPolicy,
-    StackValidationPolicy,
-)
-
 from devstack_domain import (
     CINDER_CSI_DRIVER,
     CONTROL_PLANE_TAINTS,
@@ -29,6 +22,12 @@ from devstack_domain import (
     MULTIATTACH_ENABLED,
     MULTIATTACH_EXTRA_SPEC,
     image_pin_problem,
+)
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyConfigSchema,
+    ResourceValidationPolicy,
+    StackValidationPolicy,
 )
 
 # The newest 1.36 release kubernetes-validate has schemas for; the lab's control plane is v1.36.3

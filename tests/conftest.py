@@ -8,7 +8,6 @@ that change properties work on copies (policy_harness.stack_resources).
 from __future__ import annotations
 
 import pytest
-
 from harness import STACKS, ProgramRun, run_program
 
 _MODES = [True, False]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
+from devstack_policies import POLICIES
+from harness import ProgramRun
 from pulumi_policy import (
     EnforcementLevel,
     PolicyCustomTimeouts,
@@ -15,9 +17,6 @@ from pulumi_policy import (
     StackValidationArgs,
 )
 from pulumi_policy.proxy import unknown_checking_proxy
-
-from devstack_policies import POLICIES
-from harness import ProgramRun
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ property unknown, says so). The lab proves the same against the real engine and 
 from __future__ import annotations
 
 import pytest
-
 from harness import ProgramRun, run_program
 
 STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"

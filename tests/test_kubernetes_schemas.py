@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import kubernetes_validate
 import pytest
-
 from devstack_policies import KUBERNETES_VERSION_DEFAULT, kubernetes_schema_problems, kubernetes_version_problem
 
 
 def test_the_default_is_the_newest_1_36_release_kubernetes_validate_knows():
     # The lab builds a v1.36.3 control plane; patch releases share their minor's schemas.
     known = [v for v in kubernetes_validate.utils.all_versions() if v.startswith("1.36.")]
-    assert known and KUBERNETES_VERSION_DEFAULT == max(known, key=lambda v: tuple(map(int, v.split("."))))
+    assert known and max(known, key=lambda v: tuple(map(int, v.split(".")))) == KUBERNETES_VERSION_DEFAULT
     assert kubernetes_version_problem("1.36.3") is None
 
 

@@ -5,7 +5,6 @@ each rule on a small dict)."""
 from __future__ import annotations
 
 import pytest
-
 from devstack_policies import POLICIES
 from harness import STACKS, run_program
 from policy_harness import check, find, mandatory, stack_resources

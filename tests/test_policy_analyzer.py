@@ -16,11 +16,10 @@ import threading
 
 import grpc
 import pytest
-from google.protobuf import empty_pb2, json_format, struct_pb2
-from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
-
 from devstack_policies import KUBERNETES_VERSION_DEFAULT, POLICIES
+from google.protobuf import empty_pb2, json_format, struct_pb2
 from harness import PROJECT_DIR, ProgramRun, run_program
+from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 pytestmark = pytest.mark.timeout(90)
 

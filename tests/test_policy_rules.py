@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pytest
-
 from devstack_policies import (
     csi_provisioner,
     health_monitor,

@@ -11,9 +11,9 @@ from collections import Counter
 
 import pytest
 import requests
-
 from harness import PROJECT_DIR
 from loopback_lb import free_port, load_balanced, pod_answers
+
 from probe.check import NO_IDENTITY, Outcome, ProbeOptions, Tally, evaluate, run_probe
 from probe.cli import build_parser
 from probe.identity import Identity, parse_identity

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import yaml
-
 from harness import FAKE_EXTERNAL_IP, FAKE_LOAD_BALANCER_ID, PROJECT, PROJECT_DIR, STACKS, ProgramRun, run_program
 
 VOLUME_TYPE = "openstack:blockstorage/volumeTypeV3:VolumeTypeV3"

@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 import yaml
+from harness import PROJECT_DIR, ProgramFailed, run_program, stack_config
 
 from components.settings import (
     CONFIG_KEYS,
@@ -16,7 +17,6 @@ from components.settings import (
     field_name,
     parse_settings,
 )
-from harness import PROJECT_DIR, ProgramFailed, run_program, stack_config
 from policy.devstack_domain import image_pin_problem
 
 

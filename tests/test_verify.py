@@ -17,9 +17,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-
 from fake_openstack import FakeOpenStack
 from loopback_lb import free_port
+
 from probe.check import ProbeOptions, ProbeResult, Tally
 from verify import checks as rules
 from verify.checks import FAIL, OK, WARN, Check

@@ -7,6 +7,8 @@ import sys
 import time
 
 import pytest
+from fake_openstack import FakeOpenStack, volume
+from harness import PROJECT_DIR
 
 from components.volume_release import (
     VolumeInfo,
@@ -17,8 +19,6 @@ from components.volume_release import (
     volumes_of_type,
     wait_for_volume_type_release,
 )
-from fake_openstack import FakeOpenStack, volume
-from harness import PROJECT_DIR
 
 pytestmark = pytest.mark.timeout(20)
 

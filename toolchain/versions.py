@@ -93,6 +93,8 @@ TOOLS: tuple[Tool, ...] = (
             "kube-apiserver": "k8s.io/kubernetes/cmd/kube-apiserver",
             "kube-controller-manager": "k8s.io/kubernetes/cmd/kube-controller-manager",
             "kube-scheduler": "k8s.io/kubernetes/cmd/kube-scheduler",
+            # The article's own client, so `scripts/lab env` gives its commands as written.
+            "kubectl": "k8s.io/kubernetes/cmd/kubectl",
         },
         ldflags=tuple(
             f"{package}.{name}={value}"

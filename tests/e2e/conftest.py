@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-
 REPO = Path(__file__).resolve().parents[2]
 LAB_TIMEOUT = 300
 

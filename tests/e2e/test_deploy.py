@@ -10,15 +10,15 @@ import json
 import sys
 import time
 
+import pytest
+from conftest import lab_pulumi, run
+from kubernetes import client, config
 from openstack import config as os_config
 from openstack import connection
-import pytest
-from kubernetes import client, config
 
-from conftest import lab_pulumi, run
-from lab.cluster import NODES
+from lab.cluster import ClusterShape
 
-SERVER_BY_ID = {shape.server_id: shape.name for shape in NODES}
+SERVER_BY_ID = {shape.server_id: shape.name for shape in ClusterShape().nodes}
 EXPECTED_OUTPUTS = {"externalIp", "url", "loadBalancerId", "storageClassName", "claimName",
                     "serviceName", "serverReplicas", "lbserverReplicas"}
 

@@ -7,11 +7,11 @@ import sys
 import time
 from pathlib import Path
 
+from conftest import lab_env, run
 from kubernetes import client, config
 
-from conftest import lab_env, run
 from lab import processes
-from lab.cluster import CSI_DRIVER, NODES
+from lab.cluster import CSI_DRIVER, ClusterShape
 
 
 def api_for(lab_dir: Path) -> client.ApiClient:
@@ -28,7 +28,7 @@ def test_the_article_nodes_and_the_cinder_csi_driver_are_there(lab):
     assert "node.kubernetes.io/exclude-from-external-load-balancers" in master.metadata.labels
     assert [(t.key, t.effect) for t in master.spec.taints] == [
         ("node-role.kubernetes.io/control-plane", "NoSchedule")]
-    for shape in NODES:
+    for shape in ClusterShape().nodes:
         node = nodes[shape.name]
         assert node.spec.provider_id == f"openstack:///{shape.server_id}"
         ready = [c.status for c in node.status.conditions if c.type == "Ready"]

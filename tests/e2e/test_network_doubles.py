@@ -33,12 +33,12 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import REPO, run
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from conftest import REPO, run
 from lab import processes
-from lab.cluster import NODES
+from lab.cluster import ClusterShape
 
 NAMESPACE = "net-doubles"
 CLUSTER = "kubernetes"
@@ -93,7 +93,7 @@ def refused_or_closed(ip: str, port: int) -> bool:
     """True when a GET gets no answer: refused, reset or closed without a response."""
     try:
         body = http_get(ip, port, timeout=3)
-    except (ConnectionError, http.client.HTTPException, socket.timeout, OSError):
+    except (TimeoutError, ConnectionError, http.client.HTTPException, OSError):
         return True
     return not body
 
@@ -165,7 +165,7 @@ class Double:
 def use_block(block: str) -> None:
     """Node, pod, VIP and floating addresses of the lab whose address block is `block`."""
     NODE_IP.clear()
-    NODE_IP.update({n.name: f"{block}." + ".".join(n.ip.split(".")[2:]) for n in NODES})
+    NODE_IP.update({n.name: f"{block}." + ".".join(n.ip.split(".")[2:]) for n in ClusterShape().nodes})
     POD_IPS.clear()
     POD_IPS.update({"p1": ("worker1", f"{block}.12.250"), "p2": ("worker2", f"{block}.13.250")})
     NETS.update(floating=ipaddress.ip_network(f"{block}.31.0/24"),

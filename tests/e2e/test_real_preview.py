@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import lab_pulumi, run
 from harness import STACKS, run_program
 

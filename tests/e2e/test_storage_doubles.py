@@ -21,11 +21,11 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from lab import controlplane, processes
-from lab.cluster import CONTROL_PLANE_LABEL, CSI_DRIVER, NODES, create_shape, not_ready
+from lab.cluster import CONTROL_PLANE_LABEL, CSI_DRIVER, ClusterShape, create_shape, not_ready
 
 REPO = Path(__file__).resolve().parents[2]
-SERVERS = {n.name: n.server_id for n in NODES}
-SHAPES = {n.name: n for n in NODES}
+SERVERS = {n.name: n.server_id for n in ClusterShape().nodes}
+SHAPES = {n.name: n for n in ClusterShape().nodes}
 ATTACHER_FINALIZER = "external-attacher/cinder-csi-openstack-org"
 PROVISIONER_FINALIZER = "external-provisioner.volume.kubernetes.io/finalizer"
 TOLERATE_CONTROL_PLANE = [{"key": CONTROL_PLANE_LABEL, "operator": "Exists", "effect": "NoSchedule"}]
@@ -115,7 +115,7 @@ def storage_lab(tools_bin, tmp_path_factory):
         launch("kube-scheduler", controlplane.scheduler_argv(tools_bin, paths))
         launch("kwok", kwok)
         api = config.new_client_from_config(config_file=str(paths.kubeconfig))
-        create_shape(api)
+        create_shape(api, ClusterShape())
         controlplane.wait_for("nodes Ready", lambda: not not_ready(api), started, 120)
 
         from lab import openstack

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import grpc
 import pytest
+from conftest import REPO, run
 from google.protobuf import empty_pb2
 from pulumi.runtime.proto import provider_pb2_grpc
 
-from conftest import REPO, run
 from toolchain import versions
 
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import copy_project, lab_pulumi, run
-from lab.cluster import NODES
 from test_deploy import claim_volume_id, cloud, kube, storage_pods_by_node
 
-SERVER_OF = {shape.name: shape.server_id for shape in NODES}
+from lab.cluster import ClusterShape
+
+SERVER_OF = {shape.name: shape.server_id for shape in ClusterShape().nodes}
 
 
 def verify(project: Path, env: dict, stack: str) -> tuple[int, dict]:
