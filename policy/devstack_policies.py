@@ -2,13 +2,21 @@
 
 Each rule is a plain function over resource properties (as the engine passes them:
 camelCase Kubernetes fields, the providers' input names) returning its violation
-messages; the Policy objects at the bottom only wire them to CrossGuard. The engine
-hands properties as read-only Mapping/Sequence proxies, hence the abc checks.
+messages; the Policy objects at the bottom only wire them to CrossGuard.
+
+Rules never raise, whatever the properties' shapes: they read them only through the
+accessors below, which take any JSON-like value (and the engine's read-only Mapping /
+Sequence proxies) and answer None or empty for a missing or wrongly typed field. A
+wrongly typed field is kubernetes-schema-valid's to report, with its path; the other
+rules then say nothing about it. A value unknown at preview still raises the engine's
+UnknownValueError, which the engine itself reports as "can't run policy during preview".
 """
 
 from __future__ import annotations
 
+import os
 import re
+import traceback
 from collections.abc import Container, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -29,6 +37,7 @@ from pulumi_policy import (
     ResourceValidationPolicy,
     StackValidationPolicy,
 )
+from pulumi_policy.proxy import UnknownValueError
 
 # The newest 1.36 release kubernetes-validate has schemas for; the lab's control plane is v1.36.3
 # (patch releases do not change the API schemas).
@@ -39,14 +48,18 @@ STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
 CLAIM = "kubernetes:core/v1:PersistentVolumeClaim"
 SERVICE = "kubernetes:core/v1:Service"
 POD = "kubernetes:core/v1:Pod"
+REPLICATION_CONTROLLER = "kubernetes:core/v1:ReplicationController"
 WORKLOADS = (
-    "kubernetes:core/v1:ReplicationController",
+    REPLICATION_CONTROLLER,
     "kubernetes:apps/v1:Deployment",
     "kubernetes:apps/v1:ReplicaSet",
     "kubernetes:apps/v1:StatefulSet",
     "kubernetes:apps/v1:DaemonSet",
 )
 DAEMON_SET = "kubernetes:apps/v1:DaemonSet"
+
+# Marks the last-resort message of a rule that raised (a bug of the pack, never a user mistake).
+RULE_FAILED = "could not run"
 
 
 class _KubernetesObjectTypes:
@@ -60,69 +73,185 @@ class _KubernetesObjectTypes:
 _KUBERNETES_TYPES = _KubernetesObjectTypes()
 
 
-# --- reading properties -------------------------------------------------------------
+# --- reading properties: any JSON-like value in, never an exception out ---------------
+
+def _at(value: Any, *path: str) -> Any:
+    """The value at `path` (map keys, outermost first), or None when a step is missing or not a map."""
+    for key in path:
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _is_list(value: Any) -> bool:
+    return isinstance(value, Sequence) and not isinstance(value, str | bytes)
+
 
 def _map(value: Any) -> Mapping:
     return value if isinstance(value, Mapping) else {}
 
 
 def _list(value: Any) -> Sequence:
-    return value if isinstance(value, Sequence) and not isinstance(value, str) else []
+    return value if _is_list(value) else []
 
 
-def _name(props: Mapping) -> str:
-    return _map(props.get("metadata")).get("name") or "(unnamed)"
+def _maps(value: Any) -> list[Mapping]:
+    """The map items of a list (items of another type are the schema rule's to report)."""
+    return [item for item in _list(value) if isinstance(item, Mapping)]
 
 
-def _namespace(props: Mapping) -> str:
-    return _map(props.get("metadata")).get("namespace") or "default"
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _strings(value: Any) -> list[str]:
+    return [item for item in _list(value) if isinstance(item, str)]
+
+
+def _int(value: Any) -> int | None:
+    """An integer, also as the engine sends numbers (a float with no fraction); None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def _wrongly_typed(value: Any, *types: type) -> bool:
+    """Present but of another type: the schema rule names it, the domain rules leave it alone."""
+    return value is not None and not isinstance(value, types)
+
+
+def _plain(value: Any) -> Any:
+    """A JSON copy of engine properties; numbers arrive as floats, Kubernetes wants integers."""
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if _is_list(value):
+        return [_plain(item) for item in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _shown(value: Any, limit: int = 120) -> str:
+    """A user's value as a message shows it: its plain repr (one line: repr escapes newlines), cut short."""
+    return _cut(repr(_plain(value)), limit)
+
+
+def _name(props: Any) -> str:
+    return _str(_at(props, "metadata", "name")) or "(unnamed)"
+
+
+def _namespace(props: Any) -> str:
+    return _str(_at(props, "metadata", "namespace")) or "default"
 
 
 def _labels_match(selector: Mapping, labels: Mapping) -> bool:
     return bool(selector) and all(labels.get(key) == value for key, value in selector.items())
 
 
-def pod_template(resource_type: str, props: Mapping) -> tuple[Mapping, Mapping]:
+def _label_selector_matches(selector: Mapping, labels: Mapping) -> bool:
+    """Whether a LabelSelector (matchLabels and matchExpressions, ANDed) selects these labels, as
+    k8s.io/apimachinery pkg/apis/meta/v1/helpers.go LabelSelectorAsSelector reads it. An empty one
+    counts as no match: workload validation refuses it ("empty selector is invalid")."""
+    match_labels = _map(selector.get("matchLabels"))
+    expressions = _maps(selector.get("matchExpressions"))
+    if not match_labels and not expressions:
+        return False
+    return all(labels.get(key) == value for key, value in match_labels.items()) \
+        and all(_requirement_holds(expression, labels) for expression in expressions)
+
+
+def _malformed_label_selector(selector: Any) -> bool:
+    """A LabelSelector of the wrong shape: the schema rule names it, the domain rules leave it alone."""
+    expressions = _at(selector, "matchExpressions")
+    return _wrongly_typed(selector, Mapping) or _wrongly_typed(_at(selector, "matchLabels"), Mapping) \
+        or (expressions is not None and not _is_list(expressions))
+
+
+def _requirement_holds(expression: Mapping, labels: Mapping) -> bool:
+    key, operator, values = _str(expression.get("key")), expression.get("operator"), _strings(expression.get("values"))
+    present = key is not None and key in labels
+    if operator == "In":
+        return present and labels.get(key) in values
+    if operator == "NotIn":
+        return not present or labels.get(key) not in values
+    if operator == "Exists":
+        return present
+    if operator == "DoesNotExist":
+        return not present
+    return False  # not an operator: the API server refuses the selector
+
+
+def pod_template(resource_type: str, props: Any) -> tuple[Mapping, Mapping]:
     """(labels, pod spec) of a workload's template, or of a Pod itself."""
     if resource_type == POD:
-        return _map(_map(props.get("metadata")).get("labels")), _map(props.get("spec"))
-    template = _map(_map(props.get("spec")).get("template"))
-    return _map(_map(template.get("metadata")).get("labels")), _map(template.get("spec"))
+        return _map(_at(props, "metadata", "labels")), _map(_at(props, "spec"))
+    template = _at(props, "spec", "template")
+    return _map(_at(template, "metadata", "labels")), _map(_at(template, "spec"))
 
 
 def containers(pod: Mapping) -> list[Mapping]:
-    return [_map(c) for c in [*_list(pod.get("initContainers")), *_list(pod.get("containers"))]]
+    return [*_maps(pod.get("initContainers")), *_maps(pod.get("containers"))]
 
 
 def _claims_of(pod: Mapping) -> list[str]:
-    return [
-        _map(volume.get("persistentVolumeClaim")).get("claimName")
-        for volume in map(_map, _list(pod.get("volumes")))
-        if volume.get("persistentVolumeClaim")
-    ]
+    return [name for volume in _maps(pod.get("volumes"))
+            if (name := _str(_at(volume, "persistentVolumeClaim", "claimName")))]
 
 
-def _multiattach_value(props: Mapping) -> str | None:
-    return _map(props.get("extraSpecs")).get(MULTIATTACH_EXTRA_SPEC)
+def _multiattach_value(props: Any) -> Any:
+    return _at(props, "extraSpecs", MULTIATTACH_EXTRA_SPEC)
+
+
+# --- policy config: checked like the properties, a malformed one is named ---------------
+
+def provisioner_config_problem(config: Any) -> str | None:
+    """Why allowedProvisioners is not a list of provisioner names, or None when it is (or is unset)."""
+    allowed = _at(config, "allowedProvisioners")
+    if allowed is None or (_is_list(allowed) and all(isinstance(name, str) and name for name in allowed)):
+        return None
+    return (f"policy config allowedProvisioners = {_shown(allowed)} is not a list of StorageClass provisioner "
+            f"names: use e.g. [\"{CINDER_CSI_DRIVER}\"]")
+
+
+def _allowed_provisioners(config: Any) -> list[str]:
+    return _strings(_at(config, "allowedProvisioners")) or [CINDER_CSI_DRIVER]
 
 
 # --- resource rules: (props, policy config) -> messages ------------------------------
 
-def multiattach_extra_spec(props: Mapping, _config: Mapping) -> list[str]:
+def multiattach_extra_spec(props: Any, _config: Any) -> list[str]:
+    specs = _map(_at(props, "extraSpecs"))
     problems = []
-    for key, value in _map(props.get("extraSpecs")).items():
-        if key.lower() == MULTIATTACH_EXTRA_SPEC and (key != MULTIATTACH_EXTRA_SPEC or value != MULTIATTACH_ENABLED):
+    for key in specs:  # only the multiattach spec's value is read: another may be unknown at preview
+        if isinstance(key, str) and key.lower() == MULTIATTACH_EXTRA_SPEC \
+                and (key != MULTIATTACH_EXTRA_SPEC or specs[key] != MULTIATTACH_ENABLED):
             problems.append(
-                f"volume type {props.get('name')!r} has extra spec {key}={value!r}, which Cinder does not "
-                f"read as multi-attach: set exactly multiattach=\"{MULTIATTACH_ENABLED}\" (with \"<is>\" and a "
-                f"capital T), e.g. extra_specs={{\"multiattach\": \"{MULTIATTACH_ENABLED}\"}}"
+                f"volume type {_shown(_at(props, 'name'))} has extra spec {key}={_shown(specs[key])}, which Cinder "
+                f"does not read as multi-attach: set exactly multiattach=\"{MULTIATTACH_ENABLED}\" (with \"<is>\" "
+                f"and a capital T), e.g. extra_specs={{\"multiattach\": \"{MULTIATTACH_ENABLED}\"}}"
             )
     return problems
 
 
-def csi_provisioner(props: Mapping, config: Mapping) -> list[str]:
-    provisioner = props.get("provisioner") or ""
-    allowed = list(config.get("allowedProvisioners") or [CINDER_CSI_DRIVER])
+def csi_provisioner(props: Any, config: Any) -> list[str]:
+    config_problem = provisioner_config_problem(config)
+    if config_problem:
+        return [config_problem]
+    provisioner = _str(_at(props, "provisioner")) or ""
+    allowed = _allowed_provisioners(config)
     if "cinder" not in provisioner.lower() or provisioner in allowed:
         return []
     if provisioner == "kubernetes.io/cinder":
@@ -133,56 +262,65 @@ def csi_provisioner(props: Mapping, config: Mapping) -> list[str]:
             f"use the Cinder CSI driver {CINDER_CSI_DRIVER!r} (allowed: {', '.join(allowed)})"]
 
 
-def selector_matches_template(resource_type: str, props: Mapping) -> list[str]:
+def selector_matches_template(resource_type: str, props: Any) -> list[str]:
     labels, _ = pod_template(resource_type, props)
-    selector = _map(props.get("spec")).get("selector")
-    if resource_type == "kubernetes:core/v1:ReplicationController":
-        selector = selector if selector is not None else labels  # an absent RC selector defaults to the labels
-    else:
-        selector = _map(_map(selector).get("matchLabels"))
-    if _labels_match(_map(selector), labels):
+    selector = _at(props, "spec", "selector")
+    if resource_type == REPLICATION_CONTROLLER:
+        # An empty or absent RC selector defaults to the template's labels
+        # (kubernetes/kubernetes pkg/apis/core/v1/defaults.go, SetDefaults_ReplicationController).
+        if selector is None or (isinstance(selector, Mapping) and not selector):
+            selector = labels
+        if _wrongly_typed(selector, Mapping) or _labels_match(selector, labels):
+            return []
+    elif _malformed_label_selector(selector) or _label_selector_matches(_map(selector), labels):
         return []
-    return [f"{resource_type.rsplit(':', 1)[-1]} {_name(props)!r} selects {dict(_map(selector))} but its pod "
-            f"template is labelled {dict(labels)}: it would never own its pods; make every selector "
+    return [f"{resource_type.rsplit(':', 1)[-1]} {_name(props)!r} selects {_shown(_map(selector))} but its pod "
+            f"template is labelled {_shown(labels)}: it would never own its pods; make every selector "
             f"label appear in spec.template.metadata.labels"]
 
 
-def images_pinned(resource_type: str, props: Mapping) -> list[str]:
+def images_pinned(resource_type: str, props: Any) -> list[str]:
     _, pod = pod_template(resource_type, props)
     problems = []
     for container in containers(pod):
-        image = container.get("image") or ""
+        image = container.get("image")
+        if _wrongly_typed(image, str):
+            continue
+        image = image or ""
         problem = image_pin_problem(image)
         if problem:
-            problems.append(f"container {container.get('name')!r} of {_name(props)!r}: image {image!r} {problem}; "
-                            f"pin a tag (nginx:1.27.4) or a digest (nginx@sha256:...) so every node runs the same code")
+            problems.append(f"container {_shown(container.get('name'))} of {_name(props)!r}: image {image!r} "
+                            f"{problem}; pin a tag (nginx:1.27.4) or a digest (nginx@sha256:...) so every node "
+                            f"runs the same code")
     return problems
 
 
-def resource_limits(resource_type: str, props: Mapping) -> list[str]:
+def resource_limits(resource_type: str, props: Any) -> list[str]:
     _, pod = pod_template(resource_type, props)
     problems = []
     for container in containers(pod):
-        limits = _map(_map(container.get("resources")).get("limits"))
-        missing = [kind for kind in ("cpu", "memory") if kind not in limits]
+        limits = _map(_at(container, "resources", "limits"))
+        missing = [kind for kind in ("cpu", "memory") if limits.get(kind) is None]  # null is unset
         if missing:
-            problems.append(f"container {container.get('name')!r} of {_name(props)!r} has no {' or '.join(missing)} "
-                            f"limit: one runaway pod can starve the node; set resources.limits")
+            problems.append(f"container {_shown(container.get('name'))} of {_name(props)!r} has no "
+                            f"{' or '.join(missing)} limit: one runaway pod can starve the node; set resources.limits")
     return problems
 
 
-def health_monitor(props: Mapping) -> list[str]:
-    spec = _map(props.get("spec"))
-    annotations = _map(_map(props.get("metadata")).get("annotations"))
-    if spec.get("type") != "LoadBalancer" or str(annotations.get(HEALTH_MONITOR_ANNOTATION, "")).lower() == "true":
+def health_monitor(props: Any) -> list[str]:
+    # The cloud controller enables the monitor for exactly "true"; any other value falls back to the
+    # cloud config's default (cloud-provider-openstack pkg/openstack/loadbalancer.go,
+    # getBoolFromServiceAnnotation).
+    if _at(props, "spec", "type") != "LoadBalancer" \
+            or _at(props, "metadata", "annotations", HEALTH_MONITOR_ANNOTATION) == "true":
         return []
     return [f"LoadBalancer Service {_name(props)!r} has no Octavia health monitor: connections to a dead node "
-            f"keep failing; add the annotation {HEALTH_MONITOR_ANNOTATION}: \"true\" "
+            f"keep failing; add the annotation {HEALTH_MONITOR_ANNOTATION}: \"true\" (exactly, in lower case) "
             f"(config loadBalancerAnnotations)"]
 
 
-def traffic_policy_cluster(props: Mapping) -> list[str]:
-    spec = _map(props.get("spec"))
+def traffic_policy_cluster(props: Any) -> list[str]:
+    spec = _map(_at(props, "spec"))
     if spec.get("type") != "LoadBalancer" or spec.get("externalTrafficPolicy") != "Local":
         return []
     return [f"LoadBalancer Service {_name(props)!r} has externalTrafficPolicy Local: nodes labelled "
@@ -203,77 +341,78 @@ def kubernetes_version_problem(version: Any) -> str | None:
                    key=lambda v: tuple(map(int, v.split("."))))
     if isinstance(version, str) and _KUBERNETES_VERSION.fullmatch(version) and _major_minor(version) in known:
         return None
-    return (f"policy config kubernetes-schema-valid.kubernetesVersion = {version!r} is not a Kubernetes release "
-            f"kubernetes-validate has schemas for: use major.minor[.patch] within {known[0]} to {known[-1]}")
+    return (f"policy config kubernetes-schema-valid.kubernetesVersion = {_shown(version)} is not a Kubernetes "
+            f"release kubernetes-validate has schemas for: use major.minor[.patch] within {known[0]} to {known[-1]}")
 
 
-def _plain(value: Any) -> Any:
-    """A JSON copy of engine properties; numbers arrive as floats, Kubernetes wants integers."""
-    if isinstance(value, Mapping):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, Sequence) and not isinstance(value, str):
-        return [_plain(item) for item in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-def kubernetes_schema_problems(resource_type: str, props: Mapping, config: Mapping) -> list[str]:
+def kubernetes_schema_problems(resource_type: str, props: Any, config: Any) -> list[str]:
     """Strict validation (unknown fields too) against the Kubernetes release's own schemas.
 
     Patch resources are partial by design and custom resources have no built-in schema:
-    both are left alone.
+    both are left alone. apiVersion and kind come from the type token (the SDK sets the
+    same constants); a property that says otherwise is named.
     """
     group_version, kind = resource_type.split(":")[1:]
     if kind.endswith("Patch"):
         return []
-    version = config.get("kubernetesVersion") or KUBERNETES_VERSION_DEFAULT
+    version = _at(config, "kubernetesVersion")
+    version = KUBERNETES_VERSION_DEFAULT if version is None else version
     problem = kubernetes_version_problem(version)
     if problem:
         return [problem]
-    manifest = _plain(props)
-    manifest.setdefault("apiVersion", group_version.removeprefix("core/"))
-    manifest.setdefault("kind", kind)
+    identity = {"apiVersion": group_version.removeprefix("core/"), "kind": kind}
+    for field, expected in identity.items():
+        given = _at(props, field)
+        if given is not None and given != expected:
+            return [f"{kind} {_name(props)!r} has {field} {_shown(given)}, but its resource type {resource_type} "
+                    f"means {expected!r}: drop the field or make it {expected!r}"]
+    manifest = {**_map(_plain(props)), **identity}
     try:
         kubernetes_validate.validate(manifest, version, strict=True)
     except kubernetes_validate.SchemaNotFoundError:
         return []
     except kubernetes_validate.ValidationError as error:
-        where = ".".join(str(part) for part in error.absolute_path) or "the top level"
-        return [f"{kind} {_name(props)!r} is not a valid Kubernetes {version} object: {error.message} "
-                f"(at {where}); fix the field, or set kubernetesVersion in this policy's config to the "
-                f"cluster's release"]
+        where = ".".join(str(part) for part in error.absolute_path) or "(top level)"
+        return [_one_line(f"{kind} {_name(props)!r} is not a valid Kubernetes {version} object: {where}: "
+                          f"{_cut(error.message, 300)}; fix the field, or set kubernetesVersion in this policy's "
+                          f"config to the cluster's release")]
     return []
 
 
-# --- stack rules: (resources, policy config) -> (message, urn) ------------------------
+# --- stack rules: (resources, policy config) -> (message, urn or None for the stack) ---
 
 def _of_type(resources: Iterable, *types: str) -> list:
     return [r for r in resources if r.resource_type in types]
 
 
-def _cinder_classes(resources: Iterable, config: Mapping) -> dict[str, Any]:
-    allowed = set(config.get("allowedProvisioners") or [CINDER_CSI_DRIVER])
-    return {_name(sc.props): sc for sc in _of_type(resources, STORAGE_CLASS) if sc.props.get("provisioner") in allowed}
+def _cinder_classes(resources: Iterable, config: Any) -> dict[str, Any]:
+    allowed = _allowed_provisioners(config)
+    return {_name(sc.props): sc for sc in _of_type(resources, STORAGE_CLASS)
+            if _str(_at(sc.props, "provisioner")) in allowed}
 
 
 def _claim_modes(claim) -> set[str]:
-    return set(_list(_map(claim.props.get("spec")).get("accessModes")))
+    return set(_strings(_at(claim.props, "spec", "accessModes")))
 
 
-def rwx_claim_on_multiattach_type(resources: Sequence, config: Mapping) -> list[tuple[str, str]]:
+def rwx_claim_on_multiattach_type(resources: Sequence, config: Any) -> list[tuple[str, str | None]]:
+    config_problem = provisioner_config_problem(config)
+    if config_problem:
+        return [(config_problem, None)]
     classes = _cinder_classes(resources, config)
-    types = {vt.props.get("name"): vt for vt in _of_type(resources, VOLUME_TYPE)}
-    problems = []
+    types = {name: vt for vt in _of_type(resources, VOLUME_TYPE) if (name := _str(_at(vt.props, "name")))}
+    problems: list[tuple[str, str | None]] = []
     for claim in _of_type(resources, CLAIM):
         if "ReadWriteMany" not in _claim_modes(claim):
             continue
-        class_name = _map(claim.props.get("spec")).get("storageClassName")
-        storage_class = classes.get(class_name)
+        class_name = _str(_at(claim.props, "spec", "storageClassName"))
+        storage_class = classes.get(class_name) if class_name else None
         if storage_class is None:
             continue  # not a Cinder class declared here: nothing to check against
-        type_name = _map(storage_class.props.get("parameters")).get("type")
-        volume_type = types.get(type_name)
+        type_name = _at(storage_class.props, "parameters", "type")
+        if _wrongly_typed(type_name, str):
+            continue
+        volume_type = types.get(type_name) if type_name else None
         if volume_type is not None and _multiattach_value(volume_type.props) == MULTIATTACH_ENABLED:
             continue
         if not type_name:
@@ -281,7 +420,8 @@ def rwx_claim_on_multiattach_type(resources: Sequence, config: Mapping) -> list[
         elif volume_type is None:
             found = f"names volume type {type_name!r}, which this stack does not declare"
         else:
-            found = f"names volume type {type_name!r}, whose multiattach spec is {_multiattach_value(volume_type.props)!r}"
+            found = (f"names volume type {type_name!r}, whose multiattach spec is "
+                     f"{_shown(_multiattach_value(volume_type.props))}")
         problems.append((
             f"claim {_name(claim.props)!r} is ReadWriteMany but StorageClass {class_name!r} {found}: "
             f"pods on a second node would fail to attach; declare a volume type with "
@@ -292,7 +432,7 @@ def rwx_claim_on_multiattach_type(resources: Sequence, config: Mapping) -> list[
 
 
 def _tolerates_control_plane(pod: Mapping) -> bool:
-    for toleration in map(_map, _list(pod.get("tolerations"))):
+    for toleration in _maps(pod.get("tolerations")):
         key, effect = toleration.get("key"), toleration.get("effect")
         if (key in CONTROL_PLANE_TAINTS or (not key and toleration.get("operator") == "Exists")) \
                 and effect in (None, "", "NoSchedule"):
@@ -301,42 +441,56 @@ def _tolerates_control_plane(pod: Mapping) -> bool:
 
 
 def _spreads_over_hosts(pod: Mapping) -> bool:
-    spread = any(_map(c).get("topologyKey") == HOSTNAME_TOPOLOGY_KEY for c in _list(pod.get("topologySpreadConstraints")))
-    anti = _map(_map(pod.get("affinity")).get("podAntiAffinity"))
-    terms = [*_list(anti.get("requiredDuringSchedulingIgnoredDuringExecution")),
-             *[_map(t).get("podAffinityTerm") for t in _list(anti.get("preferredDuringSchedulingIgnoredDuringExecution"))]]
-    return spread or any(_map(t).get("topologyKey") == HOSTNAME_TOPOLOGY_KEY for t in terms)
+    spread = any(c.get("topologyKey") == HOSTNAME_TOPOLOGY_KEY for c in _maps(pod.get("topologySpreadConstraints")))
+    anti = _map(_at(pod, "affinity", "podAntiAffinity"))
+    preferred = _maps(anti.get("preferredDuringSchedulingIgnoredDuringExecution"))
+    terms = [*_maps(anti.get("requiredDuringSchedulingIgnoredDuringExecution")),
+             *[_map(t.get("podAffinityTerm")) for t in preferred]]
+    return spread or any(t.get("topologyKey") == HOSTNAME_TOPOLOGY_KEY for t in terms)
 
 
 def _kept_on_one_node(pod: Mapping, labels: Mapping) -> bool:
     """A required pod affinity to its own pods on the same host keeps them together."""
-    affinity = _map(_map(pod.get("affinity")).get("podAffinity"))
     return any(
-        _map(term).get("topologyKey") == HOSTNAME_TOPOLOGY_KEY
-        and _labels_match(_map(_map(_map(term).get("labelSelector")).get("matchLabels")), labels)
-        for term in _list(affinity.get("requiredDuringSchedulingIgnoredDuringExecution"))
+        term.get("topologyKey") == HOSTNAME_TOPOLOGY_KEY
+        and _label_selector_matches(_map(term.get("labelSelector")), labels)
+        for term in _maps(_at(pod, "affinity", "podAffinity", "requiredDuringSchedulingIgnoredDuringExecution"))
     )
 
 
-def rwo_claim_on_one_node(resources: Sequence, _config: Mapping) -> list[tuple[str, str]]:
+def _replicas(workload) -> tuple[bool, int | None]:
+    """(known, count): a DaemonSet runs one pod per node (None); an unset count means 1
+    (SetDefaults_ReplicationController and the apps/v1 defaults); a wrongly typed one is not known."""
+    if workload.resource_type == DAEMON_SET:
+        return True, None
+    replicas = _at(workload.props, "spec", "replicas")
+    if replicas is None:
+        return True, 1
+    count = _int(replicas)
+    return count is not None, count
+
+
+def rwo_claim_on_one_node(resources: Sequence, _config: Any) -> list[tuple[str, str | None]]:
     single_attach = {
-        (_namespace(c.props), _name(c.props)): c
+        (_namespace(c.props), _name(c.props))
         for c in _of_type(resources, CLAIM)
         if _claim_modes(c) and _claim_modes(c) <= {"ReadWriteOnce", "ReadWriteOncePod"}
     }
-    problems = []
+    problems: list[tuple[str, str | None]] = []
     for workload in _of_type(resources, *WORKLOADS):
+        known, replicas = _replicas(workload)
+        if not known or (replicas is not None and replicas <= 1):
+            continue
         labels, pod = pod_template(workload.resource_type, workload.props)
-        replicas = None if workload.resource_type == DAEMON_SET else _map(workload.props.get("spec")).get("replicas", 1)
-        many = replicas is None or replicas > 1
         reasons = [why for why, applies in (("tolerates the control-plane taint", _tolerates_control_plane(pod)),
                                             ("spreads over hosts", _spreads_over_hosts(pod))) if applies]
-        if not many or not reasons or _kept_on_one_node(pod, labels):
+        if not reasons or _kept_on_one_node(pod, labels):
             continue
+        pods = "one pod per node" if replicas is None else f"{replicas} pods"
         for claim_name in _claims_of(pod):
             if (_namespace(workload.props), claim_name) in single_attach:
                 problems.append((
-                    f"{_name(workload.props)!r} runs {'one pod per node' if replicas is None else f'{replicas:g} pods'} that may land on several nodes "
+                    f"{_name(workload.props)!r} runs {pods} that may land on several nodes "
                     f"({' and '.join(reasons)}) but mounts the ReadWriteOnce claim {claim_name!r}: a Cinder volume "
                     f"attaches to one node, so pods elsewhere hang in \"Multi-Attach error\". Use a multi-attach "
                     f"volume type with a ReadWriteMany claim, keep the pods on one node (required podAffinity on "
@@ -346,50 +500,60 @@ def rwo_claim_on_one_node(resources: Sequence, _config: Mapping) -> list[tuple[s
     return problems
 
 
-def _exposes(pod: Mapping, target: Any) -> bool:
+def _exposes(pod: Mapping, target: str | int) -> bool:
     for container in containers(pod):
-        for port in map(_map, _list(container.get("ports"))):
+        for port in _maps(container.get("ports")):
             if (isinstance(target, str) and port.get("name") == target) or \
-                    (not isinstance(target, str) and port.get("containerPort") == target):
+                    (isinstance(target, int) and _int(port.get("containerPort")) == target):
                 return True
     return False
 
 
-def load_balancer_selects_pods(resources: Sequence, _config: Mapping) -> list[tuple[str, str]]:
+def _target_port(port: Mapping) -> str | int | None:
+    """The port's targetPort (a number or a port name), by default its port; None when wrongly typed."""
+    target = port.get("targetPort")
+    target = port.get("port") if target is None else target
+    return target if isinstance(target, str) else _int(target)
+
+
+def load_balancer_selects_pods(resources: Sequence, _config: Any) -> list[tuple[str, str | None]]:
     pods_by_namespace: dict[str, list[tuple[Mapping, Mapping]]] = {}
     for workload in _of_type(resources, *WORKLOADS, POD):
         pods_by_namespace.setdefault(_namespace(workload.props), []).append(
             pod_template(workload.resource_type, workload.props))
-    problems = []
+    problems: list[tuple[str, str | None]] = []
     for service in _of_type(resources, SERVICE):
-        spec = _map(service.props.get("spec"))
-        if spec.get("type") != "LoadBalancer":
+        spec = _map(_at(service.props, "spec"))
+        if spec.get("type") != "LoadBalancer" or _wrongly_typed(spec.get("selector"), Mapping):
             continue
         selector = _map(spec.get("selector"))
-        name = _name(service.props)
-        selected = [pod for labels, pod in pods_by_namespace.get(_namespace(service.props), [])
-                    if _labels_match(selector, labels)]
+        name, namespace = _name(service.props), _namespace(service.props)
+        selected = [pod for labels, pod in pods_by_namespace.get(namespace, []) if _labels_match(selector, labels)]
         if not selected:
-            problems.append((f"LoadBalancer Service {name!r} selects {dict(selector)}, but no workload of this stack "
-                             f"in namespace {_namespace(service.props)!r} has pods with those labels: Octavia would "
-                             f"balance to no endpoint; make spec.selector match the pod template labels", service.urn))
+            problems.append((f"LoadBalancer Service {name!r} selects {_shown(selector)}, but no workload of this "
+                             f"stack in namespace {namespace!r} has pods with those labels: Octavia would balance "
+                             f"to no endpoint; make spec.selector match the pod template labels", service.urn))
             continue
-        for port in map(_map, _list(spec.get("ports"))):
-            target = port.get("targetPort", port.get("port"))
-            if not any(_exposes(pod, target) for pod in selected):
-                problems.append((f"LoadBalancer Service {name!r} port {port.get('port')} targets {target!r}, which no "
-                                 f"container of the selected pods exposes: set targetPort to a containerPort (or "
-                                 f"port name) of those pods", service.urn))
+        for port in _maps(spec.get("ports")):
+            target = _target_port(port)
+            if target is not None and not any(_exposes(pod, target) for pod in selected):
+                problems.append((f"LoadBalancer Service {name!r} port {_shown(port.get('port'))} targets "
+                                 f"{target!r}, which no container of the selected pods exposes: set targetPort to "
+                                 f"a containerPort (or port name) of those pods", service.urn))
     return problems
 
 
-def rwx_filesystem_corruption_risk(resources: Sequence, config: Mapping) -> list[tuple[str, str]]:
+def rwx_filesystem_corruption_risk(resources: Sequence, config: Any) -> list[tuple[str, str | None]]:
+    config_problem = provisioner_config_problem(config)
+    if config_problem:
+        return [(config_problem, None)]
     classes = _cinder_classes(resources, config)
-    problems = []
+    problems: list[tuple[str, str | None]] = []
     for claim in _of_type(resources, CLAIM):
-        spec = _map(claim.props.get("spec"))
-        if "ReadWriteMany" in _claim_modes(claim) and spec.get("volumeMode", "Filesystem") == "Filesystem" \
-                and spec.get("storageClassName") in classes:
+        spec = _map(_at(claim.props, "spec"))
+        volume_mode = spec.get("volumeMode")
+        if "ReadWriteMany" in _claim_modes(claim) and volume_mode in (None, "Filesystem") \
+                and _str(spec.get("storageClassName")) in classes:
             problems.append((f"claim {_name(claim.props)!r} mounts one multi-attach Cinder volume as a filesystem "
                              f"(ext4 by default) on several nodes: ext4 is not cluster-aware, so a second writer, "
                              f"or kubelets formatting the fresh volume on two nodes at once, corrupts it. Use "
@@ -399,6 +563,16 @@ def rwx_filesystem_corruption_risk(resources: Sequence, config: Mapping) -> list
 
 
 # --- CrossGuard wiring ---------------------------------------------------------------
+
+def rule_failed_message(policy_name: str, subject: str, error: Exception) -> str:
+    """The last resort when a rule raises: a violation naming the rule and what it was checking, so
+    one bug fails this policy for that resource instead of the whole analysis."""
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f" at {os.path.basename(frames[-1].filename)}:{frames[-1].lineno}" if frames else ""
+    return _one_line(f"policy {policy_name!r} {RULE_FAILED} on {subject} ({type(error).__name__}: "
+                     f"{_cut(str(error), 200)}{where}): a bug of the policy pack, not of the stack; please report it. "
+                     f"This resource was not checked by this policy")
+
 
 _PROVISIONER_CONFIG = PolicyConfigSchema(properties={
     "allowedProvisioners": {
@@ -414,9 +588,16 @@ def _resource_policy(name: str, description: str, types: Container[str], check, 
                      enforcement: EnforcementLevel | None = None,
                      config_schema: PolicyConfigSchema | None = None) -> ResourceValidationPolicy:
     def validate(args, report_violation):
-        if args.resource_type in types:
-            for message in check(args.resource_type, args.props, args.get_config()):
-                report_violation(message)
+        if args.resource_type not in types:
+            return
+        try:
+            messages = check(args.resource_type, args.props, args.get_config())
+        except UnknownValueError:
+            raise  # the engine reports it: "can't run policy ... during preview"
+        except Exception as error:  # last resort: reported as this policy's violation, never swallowed
+            messages = [rule_failed_message(name, args.urn or args.name or args.resource_type, error)]
+        for message in messages:
+            report_violation(message)
 
     return ResourceValidationPolicy(name=name, description=description, validate=validate,
                                     enforcement_level=enforcement, config_schema=config_schema)
@@ -425,7 +606,13 @@ def _resource_policy(name: str, description: str, types: Container[str], check, 
 def _stack_policy(name: str, description: str, check, *, enforcement: EnforcementLevel | None = None,
                   config_schema: PolicyConfigSchema | None = None) -> StackValidationPolicy:
     def validate(args, report_violation):
-        for message, urn in check(args.resources, args.get_config()):
+        try:
+            problems = check(args.resources, args.get_config())
+        except UnknownValueError:
+            raise  # the engine reports it: "can't run policy ... during preview"
+        except Exception as error:  # last resort: reported as this policy's violation, never swallowed
+            problems = [(rule_failed_message(name, "the stack", error), None)]
+        for message, urn in problems:
             report_violation(message, urn)
 
     return StackValidationPolicy(name=name, description=description, validate=validate,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import kubernetes_validate
 import pytest
 from devstack_policies import KUBERNETES_VERSION_DEFAULT, kubernetes_schema_problems, kubernetes_version_problem
@@ -26,10 +28,29 @@ def test_an_unknown_field_is_named(devstack):
     controller = next(r for r in devstack.registrations if r.name == "server" and r.custom)
     inputs = {**controller.inputs, "spec": {**controller.inputs["spec"], "replica": 3}}
     (problem,) = kubernetes_schema_problems(controller.type, inputs, {})
-    assert "'replica' was unexpected" in problem and "(at spec)" in problem and "1.36.0" in problem
+    assert "1.36.0 object: spec: Additional properties" in problem and "'replica' was unexpected" in problem
 
 
 @pytest.mark.parametrize("version", ["1.35.0", "1.36", "1.36.3"])
 def test_other_known_releases_can_be_chosen(devstack, version):
     service = next(r for r in devstack.registrations if r.type == "kubernetes:core/v1:Service")
     assert kubernetes_schema_problems(service.type, service.inputs, {"kubernetesVersion": version}) == []
+
+
+@pytest.mark.parametrize(("name", "path", "value", "expected"), [
+    ("server", ("spec", "replicas"), "eight", "spec.replicas: 'eight' is not of type 'integer'"),
+    ("storage", ("provisioner",), 1.5, "provisioner: 1.5 is not of type 'string'"),
+    ("storage", ("provisioner",), {"a": "b"}, "provisioner: {'a': 'b'} is not of type 'string'"),
+    ("storage", ("parameters", "type"), {"name": "multiattach-type"},
+     "parameters.type: {'name': 'multiattach-type'} is not of type 'string'"),
+    ("storage-claim", ("spec", "accessModes"), "ReadWriteMany", "spec.accessModes: 'ReadWriteMany' is not of type"),
+])
+def test_a_wrongly_typed_field_is_named_with_its_path(devstack, name, path, value, expected):
+    registration = next(r for r in devstack.registrations if r.name == name and r.custom and r.read_id is None)
+    inputs = copy.deepcopy(registration.inputs)
+    parent = inputs
+    for part in path[:-1]:
+        parent = parent[part]
+    parent[path[-1]] = value
+    (problem,) = kubernetes_schema_problems(registration.type, inputs, {})
+    assert expected in problem, problem

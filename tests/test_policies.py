@@ -193,7 +193,8 @@ def test_health_monitor_annotation_silences_the_advisory():
 
 
 def test_filesystem_on_the_multiattach_claim_draws_the_corruption_advisory():
-    violations = [v for v in check(resources_of(volumeMode="Filesystem")) if v.policy == "rwx-filesystem-corruption-risk"]
+    violations = [v for v in check(resources_of(volumeMode="Filesystem"))
+                  if v.policy == "rwx-filesystem-corruption-risk"]
     assert len(violations) == 1 and not violations[0].mandatory
     assert "claim 'claim1'" in violations[0].message and "volumeMode: Block" in violations[0].message
 
@@ -224,3 +225,35 @@ def test_local_traffic_policy_is_advisory():
     violations = [v for v in check(resources) if v.policy == "load-balancer-traffic-policy-cluster"]
     assert len(violations) == 1 and not violations[0].mandatory
     assert "node.kubernetes.io/exclude-from-external-load-balancers" in violations[0].message
+
+
+# 10. wrongly typed inputs: a policy message, never an exception (issue 16)
+def test_a_word_for_the_replica_count_is_named_by_the_schema_policy_alone():
+    resources = resources_of("devstack-single", scheduleOnControlPlane=True)
+    del pod(resources)["affinity"]  # the Multi-Attach error case, where the count matters
+    find(resources, RC, "server").props["spec"]["replicas"] = "eight"
+    violations = check(resources)
+    assert {v.policy for v in mandatory(violations)} == {"kubernetes-schema-valid"}
+    (message,) = messages(violations, "kubernetes-schema-valid")
+    assert "'server'" in message and "spec.replicas: 'eight' is not of type 'integer'" in message
+
+
+@pytest.mark.parametrize(("resource_type", "path", "value", "expected"), [
+    # No longer a Cinder class: the claim's class is none of the Cinder rules' business.
+    (STORAGE_CLASS, ("provisioner",), 1.5, {"kubernetes-schema-valid"}),
+    (STORAGE_CLASS, ("provisioner",), {"name": "cinder.csi.openstack.org"}, {"kubernetes-schema-valid"}),
+    (STORAGE_CLASS, ("parameters", "type"), {"name": "multiattach-type"}, {"kubernetes-schema-valid"}),
+    (VOLUME_TYPE, ("name",), {"name": "multiattach-type"}, {"rwx-claim-on-multiattach-type"}),
+    (CLAIM, ("spec", "storageClassName"), {"name": "csi-sc-cinderplugin"}, {"kubernetes-schema-valid"}),
+    (CLAIM, ("spec", "accessModes"), [{"mode": "ReadWriteMany"}], {"kubernetes-schema-valid"}),
+    (SERVICE, ("spec", "ports", 0, "targetPort"), [80], {"kubernetes-schema-valid"}),
+])
+def test_a_value_of_another_type_draws_messages_not_exceptions(resource_type, path, value, expected):
+    resources = resources_of()
+    parent = find(resources, resource_type).props
+    for part in path[:-1]:
+        parent = parent[part]
+    parent[path[-1]] = value
+    violations = check(resources)
+    assert {v.policy for v in mandatory(violations)} == expected
+    assert all(isinstance(v.message, str) and "\n" not in v.message for v in violations)

@@ -1,5 +1,6 @@
 """The pack as the engine runs it: `python -m pulumi.policy <engine> <pack-dir>` with the pack
-folder as working directory, then the Analyzer gRPC API.
+folder as working directory, then the Analyzer gRPC API: the program's stacks comply, and
+mutated stacks (wrongly typed fields, removed keys, unknown values) draw diagnostics, never an error.
 
 It runs from a copy of policy/ alone, as `pulumi policy publish` ships it: nothing of the
 project around it is importable there.
@@ -19,6 +20,9 @@ import pytest
 from devstack_policies import KUBERNETES_VERSION_DEFAULT, POLICIES
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from harness import PROJECT_DIR, ProgramRun, run_program
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from policy_harness import UNKNOWNS, message_problem, mutated, mutations, real_stack
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 pytestmark = pytest.mark.timeout(90)
@@ -49,7 +53,8 @@ def analyzer(pack_copy):
     reader.join(timeout=30)
     if not first_line or not first_line[0].strip().isdigit():
         process.kill()
-        pytest.fail(f"the pack printed no port: {first_line} {process.stderr.read() if process.poll() is not None else ''}")
+        stderr = process.stderr.read() if process.poll() is not None else ""
+        pytest.fail(f"the pack printed no port: {first_line} {stderr}")
     channel = grpc.insecure_channel(f"127.0.0.1:{int(first_line[0])}")
     grpc.channel_ready_future(channel).result(timeout=10)
     try:
@@ -148,11 +153,83 @@ def test_analyze_stack_catches_the_multi_attach_error(analyzer):
     run = run_program("devstack-single", preview=True, overrides={"scheduleOnControlPlane": True})
 
     def drop_affinity(resource_type, props):
-        if resource_type == "kubernetes:core/v1:ReplicationController" and "affinity" in props["spec"]["template"]["spec"]:
-            del props["spec"]["template"]["spec"]["affinity"]
+        pod = props["spec"]["template"]["spec"] if resource_type == "kubernetes:core/v1:ReplicationController" else {}
+        pod.pop("affinity", None)
 
     diagnostics = analyzer.AnalyzeStack(stack_request(run, drop_affinity)).diagnostics
     (diagnostic,) = [d for d in diagnostics if d.enforcementLevel == MANDATORY]
     assert diagnostic.policyName == "rwo-claim-on-one-node"
     assert "Multi-Attach error" in diagnostic.message
     assert diagnostic.urn == run.named("kubernetes:core/v1:ReplicationController", "server").urn
+
+
+# --- mutated stacks over gRPC: diagnostics, never an error (issue 16) ---------------------------
+
+def _analyze_everything(analyzer, resources) -> list:
+    """Analyze for each resource, then AnalyzeStack, as the engine calls them at preview."""
+    diagnostics = []
+    for r in resources:
+        diagnostics += analyzer.Analyze(analyzer_pb2.AnalyzeRequest(
+            type=r.resource_type, properties=_struct(_plain(r.props)), urn=r.urn, name=r.name)).diagnostics
+    diagnostics += analyzer.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=[
+        analyzer_pb2.AnalyzerResource(type=r.resource_type, properties=_struct(_plain(r.props)), urn=r.urn,
+                                      name=r.name)
+        for r in resources])).diagnostics
+    return diagnostics
+
+
+def _assert_well_formed(diagnostics, resources, unknowns_sent: bool) -> None:
+    descriptions = {p.name: p.description for p in POLICIES}
+    for d in diagnostics:
+        assert d.policyName in descriptions, d
+        # The engine's message is the policy's description, a newline, then the rule's message.
+        message = d.message.removeprefix(descriptions[d.policyName] + "\n")
+        problem = message_problem(message, d.urn, {r.urn for r in resources}, unknowns_sent)
+        assert problem is None, f"{d.policyName}: {problem}"
+
+
+RC = "kubernetes:core/v1:ReplicationController"
+STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
+VOLUME_TYPE = "openstack:blockstorage/volumeTypeV3:VolumeTypeV3"
+
+
+@pytest.mark.parametrize(("resource_type", "path", "how", "value", "expected"), [
+    (RC, ("spec", "replicas"), "other type", "eight", "spec.replicas: 'eight' is not of type 'integer'"),
+    (STORAGE_CLASS, ("provisioner",), "other type", 1.5, "provisioner: 1.5 is not of type 'string'"),
+    (STORAGE_CLASS, ("parameters",), "other type", "type=multiattach-type", "parameters: 'type=multiattach-type'"),
+    (VOLUME_TYPE, ("name",), "other type", {"name": "multiattach-type"}, "which this stack does not declare"),
+    (RC, ("spec", "template", "spec"), "wrap in list", None, "spec.template.spec: [{"),
+    (RC, ("spec", "template", "metadata"), "remove", None, "selects {'app': 'server'}"),
+], ids=["a word for the replica count", "a float provisioner", "a string where the parameters map was",
+        "a map as the volume type's name", "a list where the pod spec was", "the template's labels removed"])
+def test_a_mutated_stack_draws_diagnostics_never_an_error(analyzer, resource_type, path, how, value, expected):
+    original = real_stack("devstack")
+    (index,) = [i for i, r in enumerate(original) if r.resource_type == resource_type
+                and (resource_type != RC or r.name == "server")]
+    resources, changed, _ = mutated(original, [(index, path, how, value)])
+    assert changed
+    diagnostics = _analyze_everything(analyzer, resources)
+    _assert_well_formed(diagnostics, resources, unknowns_sent=False)
+    assert any(expected in d.message and d.enforcementLevel == MANDATORY for d in diagnostics), \
+        [d.message for d in diagnostics]
+
+
+def test_an_unknown_replica_count_is_the_engines_advisory(analyzer):
+    original = real_stack("devstack")
+    (index,) = [i for i, r in enumerate(original) if r.resource_type == RC and r.name == "server"]
+    resources, _, _ = mutated(original, [(index, ("spec", "replicas"), "unknown", UNKNOWNS[1])])
+    diagnostics = _analyze_everything(analyzer, resources)
+    _assert_well_formed(diagnostics, resources, unknowns_sent=True)
+    cant_run = {d.policyName for d in diagnostics if "can't be known during preview" in d.message}
+    assert cant_run >= {"kubernetes-schema-valid", "rwo-claim-on-one-node"}
+    assert [d.policyName for d in diagnostics if d.enforcementLevel == MANDATORY] == []
+
+
+@pytest.mark.parametrize("stack", ["devstack", "devstack-single"])
+@settings(max_examples=10, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data())
+def test_generated_mutations_over_grpc_draw_diagnostics_never_an_error(analyzer, stack, data):
+    original = real_stack(stack)
+    resources, _, unknowns_sent = mutated(original, data.draw(st.lists(mutations(original), min_size=1, max_size=3)))
+    _assert_well_formed(_analyze_everything(analyzer, resources), resources, unknowns_sent)

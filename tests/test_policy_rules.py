@@ -128,7 +128,8 @@ def test_kubernetes_schema_valid_object_passes():
 def test_kubernetes_schema_unknown_field_is_named():
     bad = {**SERVICE_DICT, "spec": {**SERVICE_DICT["spec"], "externalTrafficPolcy": "Cluster"}}
     (message,) = kubernetes_schema_problems(SERVICE, bad, {"kubernetesVersion": "1.36.0"})
-    assert "Service 'lb'" in message and "'externalTrafficPolcy' was unexpected" in message and "(at spec)" in message
+    assert "Service 'lb'" in message and "'externalTrafficPolcy' was unexpected" in message
+    assert "object: spec: Additional properties are not allowed" in message
 
 
 def test_kubernetes_schema_wrong_type_is_named_with_its_path():
@@ -203,4 +204,171 @@ def test_rwx_filesystem_corruption_risk():
     ((message, urn),) = rwx_filesystem_corruption_risk([cinder_class(), shared_ext4], {})
     assert urn == shared_ext4.urn and "ext4" in message and "volumeMode: Block" in message
     assert rwx_filesystem_corruption_risk([cinder_class(), claim(["ReadWriteMany"], volume_mode="Block")], {}) == []
-    assert rwx_filesystem_corruption_risk([cinder_class(), claim(["ReadWriteOnce"], volume_mode="Filesystem")], {}) == []
+    rwo_ext4 = claim(["ReadWriteOnce"], volume_mode="Filesystem")
+    assert rwx_filesystem_corruption_risk([cinder_class(), rwo_ext4], {}) == []
+
+
+# --- wrongly typed fields: the domain rules say nothing (kubernetes-schema-valid names the path) ---
+
+TOLERATING = {"containers": [], "volumes": [{"persistentVolumeClaim": {"claimName": "claim1"}}],
+              "tolerations": [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule",
+                               "operator": "Exists"}]}
+
+
+@pytest.mark.parametrize("replicas", ["eight", {"count": 8}, [8], True, 2.5, None])
+def test_a_replica_count_that_is_not_a_count_is_not_guessed(replicas):
+    # None (null) is unset, so 1 (SetDefaults_ReplicationController); the rest are the schema's to name.
+    workload = Resource(RC, rc(pod=TOLERATING, replicas=replicas))
+    assert rwo_claim_on_one_node([claim(["ReadWriteOnce"]), workload], {}) == []
+
+
+def test_a_replica_count_as_the_engine_sends_it():
+    workload = Resource(RC, rc(pod=TOLERATING, replicas=4.0))
+    ((message, _),) = rwo_claim_on_one_node([claim(["ReadWriteOnce"]), workload], {})
+    assert "runs 4 pods" in message
+
+
+@pytest.mark.parametrize("bad", [{"a": "b"}, ["multiattach-type"], 1.5, None])
+def test_unhashable_or_missing_names_in_the_rwx_chain(bad):
+    good_type = Resource(VOLUME_TYPE, {"name": "mt", "extraSpecs": {"multiattach": "<is> True"}})
+    for resources in (
+        [Resource(VOLUME_TYPE, {"name": bad, "extraSpecs": {"multiattach": "<is> True"}}), cinder_class("mt"),
+         claim(["ReadWriteMany"])],
+        [good_type, cinder_class(bad), claim(["ReadWriteMany"])],
+        [good_type, cinder_class("mt"), claim(["ReadWriteMany"], class_name=bad)],
+        [good_type, cinder_class("mt"), claim(["ReadWriteMany", bad])],
+        [good_type, Resource(STORAGE_CLASS, {"metadata": {"name": bad}, "provisioner": bad}), claim(bad)],
+    ):
+        for rule in (rwx_claim_on_multiattach_type, rwx_filesystem_corruption_risk, rwo_claim_on_one_node):
+            for message, urn in rule(resources, {}):
+                assert isinstance(message, str) and urn in {r.urn for r in resources}
+
+
+def test_a_volume_type_named_by_a_map_is_not_the_declared_one():
+    named_by_a_map = Resource(VOLUME_TYPE, {"name": {"a": "b"}, "extraSpecs": {"multiattach": "<is> True"}})
+    ((message, _),) = rwx_claim_on_multiattach_type([named_by_a_map, cinder_class("mt"), claim(["ReadWriteMany"])],
+                                                    {})
+    assert "'mt', which this stack does not declare" in message
+
+
+@pytest.mark.parametrize("provisioner", [1.5, {"name": "cinder"}, ["cinder.csi.openstack.org"], None, True])
+def test_a_provisioner_that_is_not_a_string_is_the_schemas(provisioner):
+    assert csi_provisioner({"metadata": {"name": "sc"}, "provisioner": provisioner}, {}) == []
+
+
+@pytest.mark.parametrize("allowed", ["cinder.example", [1.5], [{"a": 1}], [""], 3])
+def test_a_malformed_provisioner_config_is_named(allowed):
+    (message,) = csi_provisioner({"provisioner": "cinder.example"}, {"allowedProvisioners": allowed})
+    assert "policy config allowedProvisioners" in message and "not a list of StorageClass provisioner names" in message
+    ((stack_message, urn),) = rwx_claim_on_multiattach_type([], {"allowedProvisioners": allowed})
+    assert stack_message == message and urn is None
+
+
+def test_an_empty_rc_selector_defaults_to_the_template_labels():
+    assert selector_matches_template(RC, rc(selector={})) == []
+
+
+@pytest.mark.parametrize("selector", ["app=server", ["app"], 3])
+def test_a_selector_that_is_not_a_map_is_the_schemas(selector):
+    assert selector_matches_template(RC, rc(selector=selector)) == []
+    deployment = {"spec": {"selector": {"matchLabels": selector}, "template": {"metadata": {"labels": {"a": "b"}}}}}
+    assert selector_matches_template("kubernetes:apps/v1:Deployment", deployment) == []
+
+
+@pytest.mark.parametrize("image", [5, {"name": "nginx"}, ["nginx:1.27.4"]])
+def test_an_image_that_is_not_a_string_is_the_schemas(image):
+    assert images_pinned(RC, rc(pod={"containers": [nginx(image=image)]})) == []
+    assert images_pinned(RC, rc(pod={"containers": ["nginx:latest", None, 3]})) == []
+
+
+def test_a_null_limit_is_no_limit():
+    (message,) = resource_limits(RC, rc(pod={"containers": [nginx(limits={"cpu": None, "memory": "64Mi"})]}))
+    assert "has no cpu limit" in message
+
+
+@pytest.mark.parametrize("value", ["True", "TRUE", "yes", True])
+def test_only_lower_case_true_enables_the_health_monitor(value):
+    # The cloud controller matches "true" exactly (getBoolFromServiceAnnotation), anything else is the default.
+    service = {"metadata": {"name": "lb", "annotations": {"loadbalancer.openstack.org/enable-health-monitor": value}},
+               "spec": {"type": "LoadBalancer"}}
+    (message,) = health_monitor(service)
+    assert "exactly, in lower case" in message
+
+
+def test_target_ports_unset_or_wrongly_typed():
+    pods = Resource(RC, rc(labels={"app": "lbserver"}, pod={"containers": [nginx()]}))
+
+    def service(port) -> Resource:
+        return Resource(SERVICE, {"metadata": {"name": "lb"}, "spec": {
+            "type": "LoadBalancer", "selector": {"app": "lbserver"}, "ports": [port]}})
+
+    assert load_balancer_selects_pods([service({"port": 80.0, "targetPort": None}), pods], {}) == []
+    assert load_balancer_selects_pods([service({"port": 80, "targetPort": {"a": 1}}), pods], {}) == []
+    ((message, _),) = load_balancer_selects_pods([service({"port": 81.0}), pods], {})
+    assert "port 81 targets 81" in message
+    assert load_balancer_selects_pods([Resource(SERVICE, {"spec": {"type": "LoadBalancer", "selector": "x"}}),
+                                       pods], {}) == []
+
+
+def test_an_unset_volume_mode_is_a_filesystem():
+    null_mode = claim(["ReadWriteMany"])
+    null_mode.props["spec"]["volumeMode"] = None  # null is unset: Kubernetes defaults it to Filesystem
+    ((message, _),) = rwx_filesystem_corruption_risk([cinder_class(), null_mode], {})
+    assert "ext4" in message
+    assert rwx_filesystem_corruption_risk([cinder_class(), claim(["ReadWriteMany"], volume_mode=["Block"])], {}) == []
+
+
+@pytest.mark.parametrize(("field", "value"), [("kind", 3), ("kind", "Pod"), ("apiVersion", {"v": 1})])
+def test_kubernetes_schema_names_an_identity_that_contradicts_the_type(field, value):
+    (message,) = kubernetes_schema_problems(SERVICE, {**SERVICE_DICT, field: value}, {})
+    assert f"has {field} {value!r}" in message and "kubernetes:core/v1:Service" in message
+
+
+@pytest.mark.parametrize("version", [{"v": "1.36"}, ["1.36"], 1.36, True])
+def test_a_kubernetes_version_of_another_type_is_named(version):
+    (message,) = kubernetes_schema_problems(SERVICE, SERVICE_DICT, {"kubernetesVersion": version})
+    assert f"kubernetesVersion = {version!r}" in message
+
+
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+
+
+def deployment(selector: dict, labels=None) -> dict:
+    return {"metadata": {"name": "web"}, "spec": {"selector": selector, "template": {
+        "metadata": {"labels": {"app": "web", "tier": "front"} if labels is None else labels}}}}
+
+
+@pytest.mark.parametrize("selector", [
+    {"matchLabels": {"app": "web"}},
+    {"matchExpressions": [{"key": "app", "operator": "In", "values": ["web", "api"]}]},
+    {"matchLabels": {"tier": "front"}, "matchExpressions": [{"key": "app", "operator": "Exists"}]},
+    {"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["db"]},
+                          {"key": "canary", "operator": "DoesNotExist"}]},
+])
+def test_a_label_selector_with_expressions_that_select_the_template(selector):
+    # LabelSelectorAsSelector (k8s.io/apimachinery pkg/apis/meta/v1/helpers.go): requirements are ANDed.
+    assert selector_matches_template(DEPLOYMENT, deployment(selector)) == []
+
+
+@pytest.mark.parametrize("selector", [
+    {},
+    {"matchExpressions": [{"key": "app", "operator": "In", "values": ["api"]}]},
+    {"matchLabels": {"app": "web"}, "matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}]},
+    {"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["web"]}]},
+    {"matchExpressions": [{"key": "app", "operator": "Equals", "values": ["web"]}]},
+])
+def test_a_label_selector_that_misses_the_template(selector):
+    (message,) = selector_matches_template(DEPLOYMENT, deployment(selector))
+    assert "'web' selects" in message and "never own its pods" in message
+
+
+@pytest.mark.parametrize("selector", [{"matchExpressions": "app in (web)"}, {"matchLabels": ["app"]}, "app=web"])
+def test_a_malformed_label_selector_is_the_schemas(selector):
+    assert selector_matches_template(DEPLOYMENT, deployment(selector)) == []
+
+
+def test_pods_kept_together_by_an_expression_affinity():
+    together = {**TOLERATING, "affinity": {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"topologyKey": "kubernetes.io/hostname",
+         "labelSelector": {"matchExpressions": [{"key": "app", "operator": "In", "values": ["server"]}]}}]}}}
+    assert rwo_claim_on_one_node([claim(["ReadWriteOnce"]), Resource(RC, rc(pod=together, replicas=4))], {}) == []
