@@ -12,13 +12,10 @@ import pulumi
 import pulumi_openstack as openstack
 
 from components.load_balancer import LoadBalancedService, LoadBalancedServiceArgs
-from components.settings import CONFIG_KEYS, parse_settings
+from components.settings import CONFIG_KEYS, LOAD_BALANCED_APP, STORAGE_APP, parse_settings
 from components.storage import CinderStorage, CinderStorageArgs
 from components.volume_type import MultiAttachVolumeType, MultiAttachVolumeTypeArgs
 from components.webserver import CONTAINER_PORT, ClaimVolume, WebServer, WebServerArgs, pod_labels
-
-STORAGE_APP = "server"
-LOAD_BALANCED_APP = "lbserver"
 
 config = pulumi.Config()
 settings = parse_settings({key: config.get(key) for key in CONFIG_KEYS})

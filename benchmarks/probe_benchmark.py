@@ -17,10 +17,11 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parents[1] / "tests")]
 
-from loopback_lb import free_port, haproxy, nginx_servers, pod_answers  # noqa: E402
+from loopback_lb import haproxy, nginx_servers, pod_answers  # noqa: E402 - after the sys.path insert
 
-from probe.check import ProbeOptions, run_probe  # noqa: E402
-from probe.cli import in_range  # noqa: E402
+from lab.ports import free_port  # noqa: E402 - after the sys.path insert
+from probe.check import ProbeOptions, run_probe  # noqa: E402 - after the sys.path insert
+from probe.cli import in_range  # noqa: E402 - after the sys.path insert
 
 PODS = [(f"server-{i}", "worker1" if i % 2 else "master1") for i in range(8)]
 

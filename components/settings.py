@@ -17,6 +17,10 @@ from typing import Any
 from policy.devstack_domain import image_pin_problem
 
 PROJECT = "devstack-k8s-apps"
+# The program's two apps (ReplicationController names and `app` labels): the storage app mounts
+# the claim, the load-balanced one is behind the Service. __main__.py, verify and the lab name them.
+STORAGE_APP = "server"
+LOAD_BALANCED_APP = "lbserver"
 VOLUME_MODES = ("Block", "Filesystem")
 
 _RFC1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")

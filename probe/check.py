@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import requests
 
+from probe.exit_codes import FAIL, PASS, UNREACHABLE
 from probe.identity import Identity, parse_identity
 from probe.wording import counted
 
@@ -66,7 +67,7 @@ class ProbeResult:
     refusals while Octavia boots are not errors of the load balancer."""
 
     url: str
-    verdict: str  # pass, fail or unreachable
+    verdict: str  # PASS, FAIL or UNREACHABLE
     reason: str
     tally: Tally  # the verdict's requests: the first answer and the sample after it
     waiting: Tally  # the attempts that failed before the first answer
@@ -137,8 +138,8 @@ def evaluate(tally: Tally, options: ProbeOptions) -> tuple[str, str]:
         problems.append(f"{failed} of {counted(tally.requests, 'request')} failed "
                         f"({failed / tally.requests:.0%} > {options.max_error_ratio:.0%})")
     if problems:
-        return "fail", "; ".join(problems)
-    return "pass", (f"{counted(len(tally.pods), 'pod')} on {counted(len(tally.nodes), 'node')} "
+        return FAIL, "; ".join(problems)
+    return PASS, (f"{counted(len(tally.pods), 'pod')} on {counted(len(tally.nodes), 'node')} "
                     f"answered {counted(tally.requests, 'request')}")
 
 
@@ -157,7 +158,7 @@ def run_probe(options: ProbeOptions, progress: Progress = lambda _: None, fetch:
     if first is None:
         last = ", ".join(f"{kind} x{count}" for kind, count in waiting.errors.most_common()) or "no attempt"
         reason = f"no answer within {options.deadline:g}s ({last})"
-        return ProbeResult(options.url, "unreachable", reason, Tally(), waiting, waited, clock() - started)
+        return ProbeResult(options.url, UNREACHABLE, reason, Tally(), waiting, waited, clock() - started)
 
     progress(f"{options.url} answers after {waited:.1f}s; sampling up to {counted(options.requests, 'request')}")
     # The verdict (and its error ratio) covers the first answer and the requests after it:
@@ -197,7 +198,7 @@ def _sample(options: ProbeOptions, deadline: float, tally: Tally, fetch: Fetch, 
     """Send requests, a few at a time, until the verdict is settled, the count is spent or time is up."""
 
     def settled() -> bool:
-        return evaluate(tally, options)[0] == "pass" or tally.errors[NO_IDENTITY] > 0
+        return evaluate(tally, options)[0] == PASS or tally.errors[NO_IDENTITY] > 0
 
     sent = tally.requests
     in_flight: set[Future] = set()

@@ -1,4 +1,4 @@
-"""python -m probe: exit 0 the spread holds, 1 it does not, 2 usage error, 3 no answer."""
+"""python -m probe: the options, then the probe's verdict as its exit code (probe/exit_codes.py)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,9 @@ import math
 import sys
 
 from probe.check import ProbeOptions, run_probe
+from probe.exit_codes import UsageError, exit_code, exit_codes_epilog, report_usage_error
 from probe.report import render_text
-from probe.target import UsageError, checked_url, resolvable, url_from_stack
-
-EXIT_CODES = {"pass": 0, "fail": 1, "unreachable": 3}
-EXIT_USAGE = 2
-
+from probe.target import checked_url, resolvable, url_from_stack
 
 MAX_DEADLINE = 86400.0  # a day: more is a typo, and far more overflows the socket's timeout
 MAX_CONCURRENCY = 256  # one thread per request in flight: thousands exhaust the process, not the LB
@@ -47,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m probe",
         description="Check that a load balancer spreads requests over pods on several nodes. Each pod must "
                     "answer 'Server <pod> on <node>'; every request uses a new connection.",
-        epilog="Exit codes: 0 the check holds, 1 it fails, 2 usage error, 3 no answer before the deadline.",
+        epilog=exit_codes_epilog(passes="the check holds", fails="it fails",
+                                 unreachable="no answer before the deadline"),
     )
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--url", help="URL to probe (default: the `url` output of the stack)")
@@ -82,8 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         url = resolvable(checked_url(args.url) if args.url else url_from_stack(args.stack))
     except UsageError as error:
-        print(f"probe: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return report_usage_error("probe", error)
     options = ProbeOptions(
         url=url, min_pods=args.min_pods, min_nodes=args.min_nodes, requests=args.requests,
         deadline=args.deadline, concurrency=args.concurrency, max_error_ratio=args.max_error_ratio,
@@ -91,4 +88,4 @@ def main(argv: list[str] | None = None) -> int:
     )
     result = run_probe(options, progress=lambda message: print(message, file=sys.stderr, flush=True))
     print(json.dumps(result.to_json(), indent=2) if args.json else render_text(result))
-    return EXIT_CODES[result.verdict]
+    return exit_code(result.verdict)

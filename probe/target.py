@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import socket
-import subprocess
 from urllib.parse import urlsplit
 
-
-class UsageError(Exception):
-    """Bad arguments or an unusable target; the CLI exits with code 2."""
+from probe.exit_codes import UsageError
+from probe.pulumi_cli import MISSING, PulumiCliError, pulumi_stack_outputs
 
 
 def checked_url(url: str) -> str:
@@ -25,20 +22,12 @@ def checked_url(url: str) -> str:
 
 def url_from_stack(stack: str | None) -> str:
     """The `url` output of a stack (the selected one when stack is None)."""
-    command = ["pulumi", "stack", "output", "--json", *(["--stack", stack] if stack else [])]
     name = stack or "the selected stack"
     try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=120)
-    except FileNotFoundError:
-        raise UsageError("the pulumi CLI is not on PATH: install it, or pass --url") from None
-    except subprocess.TimeoutExpired:
-        raise UsageError(f"`{' '.join(command)}` did not finish within 120s") from None
-    if result.returncode != 0:
-        raise UsageError(f"`{' '.join(command)}` failed: {result.stderr.strip() or result.stdout.strip()}")
-    try:
-        outputs = json.loads(result.stdout)
-    except json.JSONDecodeError:
-        raise UsageError(f"`{' '.join(command)}` printed no JSON: {result.stdout[:200]!r}") from None
+        outputs = pulumi_stack_outputs(stack)
+    except PulumiCliError as error:
+        hint = ": install it, or pass --url" if error.kind == MISSING else ""
+        raise UsageError(f"{error}{hint}") from None
     url = outputs.get("url") if isinstance(outputs, dict) else None
     if not url:
         raise UsageError(f"{name} has no `url` output yet: run `pulumi up` first, or pass --url")

@@ -2,28 +2,28 @@
 
 Each run gets a fresh contextvars context (Pulumi keeps its settings, root stack and
 config there) and a fresh event loop, and the config the engine would pass: the
-defaults declared in Pulumi.yaml plus the stack file's values.
+defaults declared in Pulumi.yaml plus the stack file's values (components/stack_config.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-import json
 import runpy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime.stack import run_pulumi_func
 
+from components.stack_config import engine_config, project_name, stack_names
+
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 PROGRAM = PROJECT_DIR / "__main__.py"
-PROJECT = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())["name"]
-STACKS = sorted(path.name[len("Pulumi."):-len(".yaml")] for path in PROJECT_DIR.glob("Pulumi.*.yaml"))
+PROJECT = project_name(PROJECT_DIR)
+STACKS = stack_names(PROJECT_DIR)
 
 # What Octavia and the cloud controller would give the Service once the amphora is up.
 FAKE_EXTERNAL_IP = "172.24.4.238"
@@ -31,36 +31,12 @@ FAKE_LOAD_BALANCER_ID = "6c1b3f2e-7d4a-4e59-9b8e-2f0c1a7d5e43"
 LOAD_BALANCER_ID_ANNOTATION = "loadbalancer.openstack.org/load-balancer-id"
 
 
-def engine_string(value: Any) -> str:
-    """Config values reach a program as strings; objects and arrays (Pulumi.yaml `type: object`
-    defaults included) as JSON."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value)
-    return str(value)
-
-
 def stack_config(stack: str, overrides: dict[str, Any] | None = None) -> dict[str, str]:
     """Pulumi.yaml defaults + Pulumi.<stack>.yaml values + overrides, as `project:key` strings.
 
     An override of None removes the key, as if neither file set it.
     """
-    declared = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text()).get("config", {})
-    config = {
-        f"{PROJECT}:{key}": engine_string(spec["default"])
-        for key, spec in declared.items()
-        if "default" in spec
-    }
-    stack_file = yaml.safe_load((PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text()) or {}
-    for key, value in (stack_file.get("config") or {}).items():
-        config[key if ":" in key else f"{PROJECT}:{key}"] = engine_string(value)
-    for key, value in (overrides or {}).items():
-        if value is None:
-            config.pop(f"{PROJECT}:{key}", None)
-        else:
-            config[f"{PROJECT}:{key}"] = engine_string(value)
-    return config
+    return engine_config(stack, overrides, PROJECT_DIR)
 
 
 @dataclass

@@ -1,22 +1,16 @@
 """Real servers on loopback for the probe: nginx plays the pods, haproxy (TCP mode) the amphora.
 
-Used by tests/test_probe.py and benchmarks/probe_benchmark.py.
+Used by the probe's tests (tests/probe) and benchmarks/probe_benchmark.py.
 """
 
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from lab.ports import free_port, listening, wait_until
 
 
 def _binary(name: str) -> str:
@@ -27,16 +21,15 @@ def _binary(name: str) -> str:
 
 
 def wait_for_port(port: int, process: subprocess.Popen, log: Path, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}: {log.read_text() if log.exists() else ''}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+    """Until the server listens on the port; a server that exits meanwhile is reported with its log."""
+
+    def exited() -> str | None:
+        if process.poll() is None:
+            return None
+        return f"server exited with {process.returncode}: {log.read_text() if log.exists() else ''}"
+
+    wait_until(f"127.0.0.1:{port} to listen", lambda: listening("127.0.0.1", port, timeout=0.2), timeout,
+               interval=0.05, still_worth_waiting=exited)
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -151,7 +144,7 @@ def load_balanced(workdir: Path, answers: dict[int, tuple[int, str]], members: l
                   start: bool = True):
     """nginx serving the answers behind haproxy; the members are the answers' ports unless given
     (a port where nothing listens plays a dead member)."""
-    with nginx_servers(workdir / "nginx", answers):
-        with haproxy(workdir / "haproxy", free_port(), list(answers) if members is None else members,
-                     start) as balancer:
-            yield balancer
+    member_ports = list(answers) if members is None else members
+    with nginx_servers(workdir / "nginx", answers), \
+            haproxy(workdir / "haproxy", free_port(), member_ports, start) as balancer:
+        yield balancer

@@ -11,14 +11,20 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
+from components.settings import LOAD_BALANCED_APP, STORAGE_APP
+from components.webserver import pod_labels
 from policy.devstack_domain import (
     CINDER_CSI_DRIVER,
     CONTROL_PLANE_TAINTS,
+    EXCLUDE_FROM_EXTERNAL_LOAD_BALANCERS_LABEL,
     HEALTH_MONITOR_ANNOTATION,
     MULTIATTACH_ENABLED,
     MULTIATTACH_EXTRA_SPEC,
+    excluded_from_external_load_balancers,
 )
+from probe import exit_codes as verdicts
 from probe.check import ProbeResult
+from probe.wording import counted
 from verify.facts import (
     CinderType,
     CinderVolume,
@@ -33,8 +39,6 @@ from verify.facts import (
 from verify.target import Target
 
 OK, WARN, FAIL = "ok", "warn", "fail"
-STORAGE_APP = "server"
-LOAD_BALANCED_APP = "lbserver"
 INTERNAL_LB_ANNOTATION = "service.beta.kubernetes.io/openstack-internal-load-balancer"
 SECURITY_GROUP_HINT = ("with manage-security-groups off (the cloud controller's default) the nodes' security group "
                        "must let the amphora reach the NodePorts: openstack security group rule list <nodes' group>")
@@ -60,6 +64,12 @@ def kubectl(target: Target, args: str) -> str:
     """The article's kubectl command, in the stack's namespace."""
     namespace = "" if target.namespace == "default" else f" -n {target.namespace}"
     return f"kubectl{namespace} {args}"
+
+
+def pods_of(target: Target, app: str) -> str:
+    """The article's `kubectl get pods -o wide`, selecting the app's pods by the program's own labels."""
+    selector = ",".join(f"{key}={value}" for key, value in pod_labels(app).items())
+    return kubectl(target, f"get pods -o wide -l {selector}")
 
 
 def listed(names: Iterable[str], limit: int = _LISTED) -> str:
@@ -100,7 +110,7 @@ def _node_label(node_name: str, nodes: Iterable[NodeFacts]) -> str:
 def check_replicas(app: str, expected: int, controller: ControllerFacts | None, target: Target) -> Check:
     """The ReplicationController has all the stack's replicas, each Ready."""
     name = f"replicas/{app}"
-    pods_command = kubectl(target, f"get pods -o wide -l app={app}")
+    pods_command = pods_of(target, app)
     if controller is None:
         return Check("kubernetes", name, FAIL, f"{app}: no ReplicationController {app} in namespace {target.namespace}",
                      f"{kubectl(target, 'get rc')}; pulumi up")
@@ -135,7 +145,7 @@ def check_placement(app: str, expected: int, controller: ControllerFacts | None,
     """Where the pods run: spread apps on at least two nodes (one a control-plane node when the
     stack schedules there), a single-attach storage app on exactly one."""
     name = f"placement/{app}"
-    pods_command = kubectl(target, f"get pods -o wide -l app={app}")
+    pods_command = pods_of(target, app)
     scheduled = [pod for pod in (controller.pods if controller else ()) if pod.node]
     if not scheduled:
         return Check("kubernetes", name, FAIL, f"{app}: no pod is scheduled on a node",
@@ -155,10 +165,9 @@ def check_placement(app: str, expected: int, controller: ControllerFacts | None,
     control_planes = [node.name for node in candidates if node.control_plane]
     need_control_plane = bool(target.schedule_on_control_plane and control_planes and expected >= len(candidates))
     on_control_plane = [node for node in per_node if node in control_planes]
-    requirement = f"at least {need} node{'s' if need > 1 else ''}" + (
+    requirement = f"at least {counted(need, 'node')}" + (
         ", one a control-plane node" if need_control_plane else "")
-    plural = "s" if len(per_node) != 1 else ""
-    evidence = f"{app}: pods on {len(per_node)} node{plural} ({spread}); {requirement} required"
+    evidence = f"{app}: pods on {counted(len(per_node), 'node')} ({spread}); {requirement} required"
     if len(per_node) >= need and (on_control_plane or not need_control_plane):
         return Check("kubernetes", name, OK, evidence)
     hints = [pods_command]
@@ -408,9 +417,12 @@ def check_listeners(lb: LoadBalancer | None, service: ServiceFacts | None, targe
 
 
 def eligible_nodes(nodes: Iterable[NodeFacts]) -> list[NodeFacts]:
-    """The nodes the cloud controller makes members: Ready and not labelled
-    node.kubernetes.io/exclude-from-external-load-balancers."""
-    return [node for node in nodes if node.ready and not node.excluded_from_lb]
+    """The nodes the cloud controller makes members: those the exclude label does not exclude.
+
+    Readiness plays no part: the service controller's stable node set (kubernetes/cloud-provider
+    controllers/service/controller.go, stableNodeSetPredicates) keeps NotReady nodes as members.
+    """
+    return [node for node in nodes if not excluded_from_external_load_balancers(node.labels)]
 
 
 def check_members(lb: LoadBalancer | None, service: ServiceFacts | None, nodes: tuple[NodeFacts, ...],
@@ -423,10 +435,10 @@ def check_members(lb: LoadBalancer | None, service: ServiceFacts | None, nodes: 
     excluded = [node.name for node in nodes if node not in eligible]
     if not eligible:
         return Check("octavia", "members", FAIL,
-                     "no node is eligible (all carry node.kubernetes.io/exclude-from-external-load-balancers or "
-                     "are not Ready): the cloud controller has 'no available nodes'",
+                     f"no node is eligible (all carry {EXCLUDE_FROM_EXTERNAL_LOAD_BALANCERS_LABEL}): "
+                     "the cloud controller has 'no available nodes'",
                      "kubectl get nodes --show-labels; kubectl label node <node> "
-                     "node.kubernetes.io/exclude-from-external-load-balancers-")
+                     f"{EXCLUDE_FROM_EXTERNAL_LOAD_BALANCERS_LABEL}-")
     by_address = {node.internal_ip: node.name for node in nodes if node.internal_ip}
     problems, summaries, hints = [], [], []
     for port in service.ports:
@@ -520,18 +532,18 @@ def http_requirements(nodes: Iterable[NodeFacts], target: Target) -> tuple[int, 
 def check_http(url: str | None, result: ProbeResult | None, min_pods: int, min_nodes: int,
                lb: LoadBalancer | None, target: Target) -> Check:
     """The probe's verdict: new connections through the load balancer reach pods on enough nodes."""
-    pods_command = kubectl(target, f"get pods -o wide -l app={LOAD_BALANCED_APP}")
+    pods_command = pods_of(target, LOAD_BALANCED_APP)
     wide = kubectl(target, f"get svc {target.service_name} -o wide")
-    required = f"{min_pods} pod{'s' if min_pods > 1 else ''} on {min_nodes} node{'s' if min_nodes > 1 else ''} required"
+    required = f"{counted(min_pods, 'pod')} on {counted(min_nodes, 'node')} required"
     if not url or result is None:
         return Check("http", "probe", FAIL, "not probed: no URL (no url output and no external IP)",
                      f"{wide}; pulumi refresh")
-    if result.verdict == "pass":
+    if result.verdict == verdicts.PASS:
         return Check("http", "probe", OK, f"{url}: {result.reason} ({required})")
     errors = result.tally.errors + result.waiting.errors
     timeouts = errors["connect-timeout"] + errors["read-timeout"]
     hints = []
-    if result.verdict == "unreachable":
+    if result.verdict == verdicts.UNREACHABLE:
         hints.append(wide)
         if lb:
             hints.append(_status_show(lb))
@@ -540,6 +552,6 @@ def check_http(url: str | None, result: ProbeResult | None, min_pods: int, min_n
         if lb:
             pools = [listener.pool.id for listener in lb.listeners if listener.pool]
             hints.extend(f"openstack loadbalancer member list {pool}" for pool in pools[:1])
-    if timeouts or result.verdict == "unreachable":
+    if timeouts or result.verdict == verdicts.UNREACHABLE:
         hints.append(SECURITY_GROUP_HINT)
     return Check("http", "probe", FAIL, f"{url}: {result.reason} ({required})", "; ".join(hints))

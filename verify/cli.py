@@ -1,5 +1,5 @@
-"""python -m verify: exit 0 all checks hold (warnings allowed), 1 a check fails, 2 usage error,
-3 a side cannot be read (Kubernetes, OpenStack, or the stack: not deployed, backend or credentials)."""
+"""python -m verify: the options, the checks in order, then the verdict as its exit code
+(probe/exit_codes.py, shared with the probe)."""
 
 from __future__ import annotations
 
@@ -10,18 +10,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from components.load_balancer import service_url
+from components.settings import LOAD_BALANCED_APP, STORAGE_APP
 from probe.check import ProbeOptions, ProbeResult, run_probe
 from probe.cli import MAX_DEADLINE, in_range
-from probe.target import UsageError as ProbeUsageError
+from probe.exit_codes import UsageError, exit_code, exit_codes_epilog, report_usage_error
 from probe.target import checked_url
 from verify import checks as rules
-from verify.checks import FAIL, LOAD_BALANCED_APP, STORAGE_APP, Check
+from verify.checks import FAIL, Check
 from verify.facts import CloudFacts, KubeFacts, ServiceFacts
-from verify.report import EXIT_CODES, UNREACHABLE, render_text, to_json, verdict
+from verify.report import UNREACHABLE, render_text, to_json, verdict
 from verify.target import (
     Target,
     Unreachable,
-    UsageError,
     build_target,
     config_values,
     read_json,
@@ -29,7 +30,6 @@ from verify.target import (
     stack_outputs,
 )
 
-EXIT_USAGE = 2
 APPS = (STORAGE_APP, LOAD_BALANCED_APP)
 DEFAULT_HTTP_DEADLINE = 120.0
 
@@ -58,8 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Check a deployed stack from both sides: the Kubernetes objects (replicas, nodes, claim, "
                     "Service), Cinder (volume, type, attachments) and Octavia (status, listeners, members, floating "
                     "IP), then HTTP through the load balancer. Reads only; nothing is written to either side.",
-        epilog="Exit codes: 0 all checks hold (warnings allowed), 1 a check fails, 2 usage error, "
-               "3 a side cannot be read (API down, credentials, stack not deployed).",
+        epilog=exit_codes_epilog(passes="all checks hold (warnings allowed)", fails="a check fails",
+                                 unreachable="a side cannot be read (API down, credentials, stack not deployed)"),
     )
     source = parser.add_argument_group("what to check (default: the selected stack, through the pulumi CLI)")
     source.add_argument("--stack", help="read this stack's outputs and config with the pulumi CLI")
@@ -156,14 +156,9 @@ def cloud_checks(kube: KubeFacts, cloud: CloudFacts, target: Target) -> list[Che
 
 
 def probe_url(target: Target, service: ServiceFacts | None) -> str | None:
-    """The stack's url output, else one made from the external IP and the Service port."""
-    if target.url:
-        return target.url
-    address = target.external_ip or (service.ingress if service else None)
-    if not address:
-        return None
-    host = f"[{address}]" if ":" in address else address
-    return f"http://{host}:{target.service_port}/"
+    """The stack's url output, else the one the program would export for the external IP."""
+    return target.url or service_url(target.external_ip or (service.ingress if service else None),
+                                     target.service_port)
 
 
 def http_check(kube: KubeFacts, cloud: CloudFacts | None, target: Target, deadline: float, sides: Sides,
@@ -174,7 +169,7 @@ def http_check(kube: KubeFacts, cloud: CloudFacts | None, target: Target, deadli
     if url:
         try:
             url = checked_url(url)
-        except ProbeUsageError:
+        except UsageError:
             return Check("http", "probe", FAIL, f"the url {url!r} is not an http:// URL with a host",
                          "pulumi stack output url; pulumi refresh")
         progress(f"probing {url} for {min_pods} pods on {min_nodes} node(s), up to {deadline:g}s")
@@ -220,8 +215,7 @@ def main(argv: list[str] | None = None, sides: Sides | None = None) -> int:
     try:
         target = load_target(args, sides)
     except UsageError as error:
-        print(f"verify: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return report_usage_error("verify", error)
     except Unreachable as error:
         checks, target = [unreachable_check(error)], None
     else:
@@ -230,7 +224,7 @@ def main(argv: list[str] | None = None, sides: Sides | None = None) -> int:
         print(json.dumps(to_json(args.stack, checks), indent=2, ensure_ascii=False))
     else:
         print(render_text(title(args, target), checks, unicode=_unicode_ok(sys.stdout)))
-    return EXIT_CODES[verdict(checks)]
+    return exit_code(verdict(checks))
 
 
 def title(args: argparse.Namespace, target: Target | None) -> str:

@@ -113,9 +113,9 @@ class CloudReader:
         if found is None:
             return None
         return CinderVolume(
-            id=found.id, name=found.name, status=found.status, volume_type=found.volume_type,
+            id=found.id, status=found.status, volume_type=found.volume_type,
             multiattach=bool(found.is_multiattach),
-            attachments=tuple(Attachment(server_id=item.get("server_id"), host_name=item.get("host_name"))
+            attachments=tuple(Attachment(server_id=item.get("server_id"))
                               for item in (found.attachments or []) if item.get("server_id")),
         )
 
@@ -177,7 +177,8 @@ class CloudReader:
         pool_ids = [_id_of(item) for item in (lb.pools or [])]
         listeners = []
         for listener_id in ids:
-            found = self._read(f"listener {listener_id}", lambda: lb_api.get_listener(listener_id))
+            found = self._read(f"listener {listener_id}",
+                               lambda listener_id=listener_id: lb_api.get_listener(listener_id))
             if found is None:
                 continue
             pool_id = found.default_pool_id or next(

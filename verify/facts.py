@@ -36,7 +36,7 @@ class NodeFacts:
     provider_id: str | None = None
     ready: bool = True
     control_plane: bool = False  # node-role.kubernetes.io/control-plane (or master) label
-    excluded_from_lb: bool = False  # node.kubernetes.io/exclude-from-external-load-balancers label
+    labels: dict[str, str] = field(default_factory=dict)  # metadata.labels, e.g. the exclude-from-LB one
     unschedulable: bool = False  # cordoned
     taints: tuple[Taint, ...] = ()
 
@@ -59,9 +59,7 @@ class PodFacts:
 class ControllerFacts:
     """A ReplicationController and its pods (those its selector matches, not being deleted)."""
 
-    name: str
     replicas: int  # spec.replicas
-    ready_replicas: int  # status.readyReplicas
     pods: tuple[PodFacts, ...] = ()
 
 
@@ -87,7 +85,6 @@ class VolumeFacts:
 @dataclass(frozen=True)
 class StorageClassFacts:
     name: str
-    provisioner: str
     parameters: dict[str, str] = field(default_factory=dict)
 
 
@@ -96,7 +93,6 @@ class ServicePort:
     port: int
     node_port: int | None
     protocol: str = "TCP"
-    name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -116,10 +112,6 @@ class KubeFacts:
     volume: VolumeFacts | None  # the claim's PV
     storage_class: StorageClassFacts | None
     service: ServiceFacts | None
-    server: str = ""  # the API server's address, for the evidence
-
-    def node(self, name: str | None) -> NodeFacts | None:
-        return next((node for node in self.nodes if node.name == name), None)
 
 
 # ---------------------------------------------------------------- OpenStack
@@ -127,8 +119,7 @@ class KubeFacts:
 
 @dataclass(frozen=True)
 class Attachment:
-    server_id: str
-    host_name: str | None = None
+    server_id: str  # the Nova server the volume is attached to
 
 
 @dataclass(frozen=True)
@@ -138,7 +129,6 @@ class CinderVolume:
     volume_type: str | None  # Cinder shows the type's name
     multiattach: bool
     attachments: tuple[Attachment, ...] = ()
-    name: str | None = None
 
 
 @dataclass(frozen=True)

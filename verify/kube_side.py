@@ -16,7 +16,8 @@ from kubernetes import config as kube_config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
-from policy.devstack_domain import CONTROL_PLANE_TAINTS, EXCLUDE_FROM_EXTERNAL_LOAD_BALANCERS_LABEL
+from components.webserver import pod_labels
+from policy.devstack_domain import CONTROL_PLANE_TAINTS
 from verify.facts import (
     ClaimFacts,
     ControllerFacts,
@@ -102,7 +103,7 @@ def node_facts(node) -> NodeFacts:
         provider_id=spec.provider_id if spec else None,
         ready=any(condition.type == "Ready" and condition.status == "True" for condition in conditions),
         control_plane=any(key in labels for key in CONTROL_PLANE_TAINTS),
-        excluded_from_lb=EXCLUDE_FROM_EXTERNAL_LOAD_BALANCERS_LABEL in labels,
+        labels=dict(labels),
         unschedulable=bool(spec and spec.unschedulable),
         taints=tuple(Taint(taint.key, taint.effect) for taint in ((spec.taints if spec else None) or [])),
     )
@@ -155,7 +156,7 @@ class KubeReader:
                         self.core.read_namespaced_replication_controller, name, namespace)
         if rc is None:
             return None
-        selector = ",".join(f"{key}={value}" for key, value in sorted((rc.spec.selector or {"app": name}).items()))
+        selector = ",".join(f"{key}={value}" for key, value in sorted((rc.spec.selector or pod_labels(name)).items()))
         listed = self._read(f"pods {selector}", self.core.list_namespaced_pod, namespace, label_selector=selector)
         pods = [pod for pod in (listed.items if listed else []) if not pod.metadata.deletion_timestamp]
         facts = []
@@ -169,8 +170,7 @@ class KubeReader:
                                     field_selector=f"involvedObject.kind=Pod,involvedObject.name={pod.metadata.name}")
                 warning = _newest_warning(events.items if events else [])
             facts.append(pod_facts(pod, warning))
-        return ControllerFacts(name=name, replicas=rc.spec.replicas or 0,
-                               ready_replicas=(rc.status.ready_replicas if rc.status else None) or 0, pods=tuple(facts))
+        return ControllerFacts(replicas=rc.spec.replicas or 0, pods=tuple(facts))
 
     def fetch(self, target: Target, apps: tuple[str, ...]) -> KubeFacts:
         ns = target.namespace
@@ -196,8 +196,8 @@ class KubeReader:
                                      volume_handle=csi.volume_handle if csi else None)
         sc = self._read(f"storageclass {target.storage_class_name}", self.storage.read_storage_class,
                         target.storage_class_name)
-        storage_class = (StorageClassFacts(name=sc.metadata.name, provisioner=sc.provisioner,
-                                           parameters=dict(sc.parameters or {})) if sc else None)
+        storage_class = (StorageClassFacts(name=sc.metadata.name, parameters=dict(sc.parameters or {}))
+                         if sc else None)
         svc = self._read(f"service {ns}/{target.service_name}", self.core.read_namespaced_service,
                          target.service_name, ns)
         service = None
@@ -207,14 +207,14 @@ class KubeReader:
             service = ServiceFacts(
                 name=svc.metadata.name,
                 type=svc.spec.type or "ClusterIP",
-                ports=tuple(ServicePort(port=port.port, node_port=port.node_port, protocol=port.protocol or "TCP",
-                                        name=port.name) for port in (svc.spec.ports or [])),
+                ports=tuple(ServicePort(port=port.port, node_port=port.node_port, protocol=port.protocol or "TCP")
+                            for port in (svc.spec.ports or [])),
                 annotations=dict(svc.metadata.annotations or {}),
                 ingress=(ingress.ip or ingress.hostname) if ingress else None,
             )
         return KubeFacts(nodes=tuple(node_facts(node) for node in (nodes.items if nodes else [])),
                          controllers=controllers, claim=claim, volume=volume, storage_class=storage_class,
-                         service=service, server=self.server)
+                         service=service)
 
 
 def fetch_kube(target: Target, apps: tuple[str, ...]) -> KubeFacts:

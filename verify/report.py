@@ -1,24 +1,25 @@
 """The checklist (one line per check, ✓ / ! / ✗, evidence, then what to look at next) and the
-`--json` document; the verdict and its exit code."""
+`--json` document; the verdict (its exit code: probe/exit_codes.py)."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
 
+from probe import exit_codes as verdicts
+from probe.wording import counted
 from verify.checks import FAIL, OK, WARN, Check
 
 SYMBOLS = {OK: "✓", WARN: "!", FAIL: "✗"}
 ASCII_SYMBOLS = {OK: "+", WARN: "!", FAIL: "x"}
-EXIT_CODES = {"pass": 0, "fail": 1, "unreachable": 3}
 UNREACHABLE = "unreachable"  # the name of the check that says a side could not be read
 
 
 def verdict(checks: Sequence[Check]) -> str:
     """unreachable when a side could not be read, else fail when a check fails, else pass (warnings pass)."""
     if any(check.name == UNREACHABLE for check in checks):
-        return "unreachable"
-    return "fail" if any(check.status == FAIL for check in checks) else "pass"
+        return verdicts.UNREACHABLE
+    return verdicts.FAIL if any(check.status == FAIL for check in checks) else verdicts.PASS
 
 
 def check_line(check: Check, symbols: dict[str, str] = SYMBOLS, side_width: int = 10) -> str:
@@ -31,13 +32,13 @@ def check_line(check: Check, symbols: dict[str, str] = SYMBOLS, side_width: int 
 def summary(checks: Sequence[Check]) -> str:
     counts = Counter(check.status for check in checks)
     result = verdict(checks)
-    warnings = f", {counts[WARN]} warning{'s' if counts[WARN] != 1 else ''}" if counts[WARN] else ""
-    if result == "unreachable":
+    warnings = f", {counted(counts[WARN], 'warning')}" if counts[WARN] else ""
+    if result == verdicts.UNREACHABLE:
         sides = ", ".join(check.side for check in checks if check.name == UNREACHABLE)
         done = len(checks) - 1
         held = f"; {counts[OK]} of the {done} checks made hold{warnings}" if done else ""
         return f"UNREACHABLE: cannot read {sides}{held}"
-    if result == "fail":
+    if result == verdicts.FAIL:
         return f"FAIL: {counts[FAIL]} of {len(checks)} checks fail{warnings}"
     return f"PASS: {counts[OK]} of {len(checks)} checks hold{warnings}"
 

@@ -1,4 +1,5 @@
-"""What the stack says should be there: its outputs and config, with Pulumi.yaml's defaults.
+"""What the stack says should be there: its outputs and config, with Pulumi.yaml's defaults
+(read as the engine passes them: components/stack_config.py).
 
 From the Pulumi CLI (`pulumi stack output --json`, `pulumi config --json`, run in the project
 folder), from JSON files (`--outputs-json`, `--config-json`), or from Pulumi.yaml's defaults
@@ -9,22 +10,15 @@ checked by the program's own rules (components/settings.py).
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from components.settings import CONFIG_KEYS, PROJECT, SettingsError, parse_settings
-
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-PULUMI_TIMEOUT = 120
-
-
-class UsageError(Exception):
-    """Bad arguments or unusable input; exit code 2."""
+from components.stack_config import PROJECT_DIR, bare, engine_string, project_defaults
+from probe.exit_codes import UsageError
+from probe.pulumi_cli import FAILED, MISSING, TIMED_OUT, PulumiCliError, pulumi_config, pulumi_stack_outputs
 
 
 class Unreachable(Exception):
@@ -58,22 +52,6 @@ class Target:
     cluster_name: str = "kubernetes"
 
 
-def project_defaults(pulumi_yaml: Path = PROJECT_DIR / "Pulumi.yaml") -> dict[str, str]:
-    """The config defaults Pulumi.yaml declares, as the raw strings the settings parser takes."""
-    declared = (yaml.safe_load(pulumi_yaml.read_text()) or {}).get("config") or {}
-    return {key: _raw(spec["default"]) for key, spec in declared.items()
-            if isinstance(spec, dict) and "default" in spec}
-
-
-def _raw(value: Any) -> str:
-    """A config value as the text Pulumi passes to the program."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value)
-    return str(value)
-
-
 def config_values(document: Any) -> dict[str, Any]:
     """`pulumi config --json` ({"project:key": {"value": "...", "secret": false}}) or a plain
     {"key": value} document, as {"key" or "namespace:key": value}; secrets without a value are left out."""
@@ -85,37 +63,30 @@ def config_values(document: Any) -> dict[str, Any]:
             if "value" not in entry:
                 continue  # a secret `pulumi config --json` does not show
             entry = entry["value"]
-        name = key[len(PROJECT) + 1:] if key.startswith(f"{PROJECT}:") else key
-        values[name] = entry
+        values[bare(key, PROJECT)] = entry
     return values
 
 
-def _run_pulumi(args: list[str]) -> Any:
-    command = ["pulumi", *args]
-    shown = " ".join(command)
-    try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=PULUMI_TIMEOUT, cwd=PROJECT_DIR)
-    except FileNotFoundError:
-        raise UsageError("the pulumi CLI is not on PATH: install it, or pass --outputs-json and --config-json "
-                         "(or --no-stack)") from None
-    except subprocess.TimeoutExpired:
-        raise Unreachable("pulumi", f"`{shown}` did not finish within {PULUMI_TIMEOUT}s",
-                          "pulumi whoami -v (is the backend reachable?)") from None
-    message = (result.stderr.strip() or result.stdout.strip()).splitlines()
-    if result.returncode != 0:
-        text = message[-1] if message else f"exit code {result.returncode}"
-        if "no stack named" in text:
-            raise UsageError(f"`{shown}` failed: {text} (pulumi stack ls lists the stacks)")
-        raise Unreachable("pulumi", f"`{shown}` failed: {text}",
-                          "pulumi whoami -v; export PULUMI_CONFIG_PASSPHRASE for a local backend")
-    try:
-        return json.loads(result.stdout)
-    except json.JSONDecodeError:
-        raise Unreachable("pulumi", f"`{shown}` printed no JSON: {result.stdout[:200]!r}") from None
+def pulumi_cli_failure(error: PulumiCliError) -> Exception:
+    """What a failed pulumi CLI means to verify: a missing CLI or an unknown stack is a usage
+    error (exit 2); a slow or failing backend makes the stack side unreadable (exit 3)."""
+    if error.kind == MISSING:
+        return UsageError(f"{error}: install it, or pass --outputs-json and --config-json (or --no-stack)")
+    if error.no_such_stack:
+        return UsageError(f"{error} (pulumi stack ls lists the stacks)")
+    if error.kind == TIMED_OUT:
+        return Unreachable("pulumi", str(error), "pulumi whoami -v (is the backend reachable?)")
+    if error.kind == FAILED:
+        return Unreachable("pulumi", str(error),
+                           "pulumi whoami -v; export PULUMI_CONFIG_PASSPHRASE for a local backend")
+    return Unreachable("pulumi", str(error))
 
 
 def stack_outputs(stack: str | None) -> dict[str, Any]:
-    outputs = _run_pulumi(["stack", "output", "--json", *(["--stack", stack] if stack else [])])
+    try:
+        outputs = pulumi_stack_outputs(stack, PROJECT_DIR)
+    except PulumiCliError as error:
+        raise pulumi_cli_failure(error) from None
     if not isinstance(outputs, dict):
         raise Unreachable("pulumi", f"stack outputs are not a JSON object: {outputs!r}")
     return outputs
@@ -123,7 +94,10 @@ def stack_outputs(stack: str | None) -> dict[str, Any]:
 
 def stack_config(stack: str | None) -> Any:
     """`pulumi config --json` as printed (config_values reads it)."""
-    return _run_pulumi(["config", "--json", *(["--stack", stack] if stack else [])])
+    try:
+        return pulumi_config(stack, PROJECT_DIR)
+    except PulumiCliError as error:
+        raise pulumi_cli_failure(error) from None
 
 
 def read_json(path: str, what: str) -> Any:
@@ -165,7 +139,7 @@ def build_target(stack: str | None, outputs: Mapping[str, Any] | None, config: M
     raw = dict(project_defaults() if defaults is None else defaults)
     for key in CONFIG_KEYS:
         if key in config:
-            raw[key] = _raw(config[key])
+            raw[key] = engine_string(config[key])
     if "namespace" in overrides:
         raw["namespace"] = str(overrides["namespace"])
     try:

@@ -1,0 +1,19 @@
+"""Fixtures of verify's tests: a deployed stack's outputs and config as files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from verify_builders import EXTERNAL_IP, LB_ID
+
+
+@pytest.fixture
+def stack_files(tmp_path) -> list[str]:
+    outputs = {"externalIp": EXTERNAL_IP, "url": f"http://{EXTERNAL_IP}:80/", "loadBalancerId": LB_ID,
+               "volumeTypeName": "multiattach-type", "storageClassName": "csi-sc-cinderplugin", "claimName": "claim1",
+               "serviceName": "lb-webserver", "serverReplicas": 8, "lbserverReplicas": 8}
+    config = {"devstack-k8s-apps:multiattach": {"value": "true", "secret": False}}
+    (tmp_path / "outputs.json").write_text(json.dumps(outputs))
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    return ["--outputs-json", str(tmp_path / "outputs.json"), "--config-json", str(tmp_path / "config.json")]
