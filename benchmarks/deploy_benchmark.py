@@ -2,8 +2,8 @@
 
     venv/bin/python benchmarks/deploy_benchmark.py [--stack devstack] [--delay-scale 0.1] [--runs 1]
 
-Starts a lab with the Devstack-like profile (volume create/delete 20 s, amphora boot 240 s,
-each Octavia change 5 s, pod start 90 s) scaled by --delay-scale, runs `pulumi up` on a copy of
+Starts a lab (lab/environment.py) with the Devstack-like profile (volume create/delete 20 s,
+amphora boot 240 s, each Octavia change 5 s, pod start 90 s) scaled by --delay-scale, runs `pulumi up` on a copy of
 the project (scripts/lab-pulumi), then `pulumi destroy`, and prints the measured `up` time, the
 critical path (the longest chain of the doubles' delays through the graph) and their ratio.
 A ratio near 1 means the graph waits for nothing it could have done meanwhile.
@@ -30,6 +30,7 @@ sys.path.insert(0, str(REPO))
 
 from lab import profiles  # noqa: E402 - after the sys.path line, so it runs from any folder
 from lab.cluster import ClusterShape  # noqa: E402 - same
+from lab.environment import Lab  # noqa: E402 - same
 
 PROFILE = "devstack"
 
@@ -56,17 +57,6 @@ def copy_project(target: Path) -> Path:
     return target
 
 
-def lab_env(lab_dir: Path) -> dict[str, str]:
-    out = subprocess.run([sys.executable, "-m", "lab", "env", "--dir", str(lab_dir)], cwd=REPO,
-                         capture_output=True, text=True, check=True).stdout
-    env = {}
-    for line in out.splitlines():
-        key, _, value = line.removeprefix("export ").partition("=")
-        env[key] = subprocess.run(["sh", "-c", f"printf %s {value}"], capture_output=True,
-                                  text=True, check=True).stdout
-    return env
-
-
 def pulumi(project: Path, env: dict, operation: str, stack: str) -> dict:
     result = subprocess.run([sys.executable, "-m", "lab.inline_pulumi", operation, "--stack", stack,
                              "--cwd", str(project), "--json"], cwd=REPO, env=env,
@@ -77,23 +67,20 @@ def pulumi(project: Path, env: dict, operation: str, stack: str) -> dict:
     return document
 
 
-def one_run(stack: str, scale: float) -> float:
-    import os
+def say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
-    with tempfile.TemporaryDirectory(prefix="deploy-benchmark-") as folder:
-        lab_dir = Path(folder) / "lab"
-        subprocess.run([sys.executable, "-m", "lab", "up", "--dir", str(lab_dir), "--profile", PROFILE,
-                        "--delay-scale", str(scale)], cwd=REPO, check=True)
-        try:
-            env = {**os.environ, **lab_env(lab_dir)}
-            project = copy_project(Path(folder) / "project")
-            started = time.monotonic()
-            pulumi(project, env, "up", stack)
-            seconds = time.monotonic() - started
-            pulumi(project, env, "destroy", stack)
-            return seconds
-        finally:
-            subprocess.run([sys.executable, "-m", "lab", "down", "--dir", str(lab_dir)], cwd=REPO)
+
+def one_run(stack: str, scale: float) -> float:
+    with tempfile.TemporaryDirectory(prefix="deploy-benchmark-") as folder, \
+            Lab(Path(folder) / "lab", profile=PROFILE, delay_scale=scale, progress=say) as lab:
+        env = lab.env()
+        project = copy_project(Path(folder) / "project")
+        started = time.monotonic()
+        pulumi(project, env, "up", stack)
+        seconds = time.monotonic() - started
+        pulumi(project, env, "destroy", stack)
+        return seconds
 
 
 def main() -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from kubernetes import client
@@ -87,6 +87,11 @@ def shape_from_environment(environ: Mapping[str, str] | None = None) -> ClusterS
     return ClusterShape(environ.get(ADDRESS_BLOCK_VARIABLE, DEFAULT_ADDRESS_BLOCK))
 
 
+def environment_of(shape: ClusterShape) -> dict[str, str]:
+    """What a part of the lab needs in its environment to read ``shape`` back."""
+    return {ADDRESS_BLOCK_VARIABLE: shape.address_block}
+
+
 def node_manifest(shape: NodeShape) -> dict:
     labels = {"kubernetes.io/hostname": shape.name, "kubernetes.io/os": "linux",
               "kubernetes.io/arch": "amd64", "type": "kwok"}
@@ -141,19 +146,19 @@ def _create(create, body: dict) -> None:
             raise
 
 
-def not_ready(api: client.ApiClient) -> list[str]:
-    """What still keeps the cluster from taking pods: nodes not Ready (KWOK has not taken
-    them over) and a missing default ServiceAccount (pods would not be admitted)."""
-    core = client.CoreV1Api(api)
-    missing = [n.metadata.name for n in core.list_node().items if not _ready(n)]
-    return missing + ([] if _has_default_service_account(core) else ["serviceaccount default/default"])
+def nodes_not_ready(core: client.CoreV1Api, expected: Iterable[str] = ()) -> list[str]:
+    """The nodes that are not Ready, with those of ``expected`` that do not exist yet."""
+    nodes = core.list_node().items
+    missing = sorted(set(expected) - {n.metadata.name for n in nodes})
+    return [n.metadata.name for n in nodes if not _ready(n)] + missing
 
 
 def _ready(node) -> bool:
     return any(c.type == "Ready" and c.status == "True" for c in (node.status.conditions or []))
 
 
-def _has_default_service_account(core: client.CoreV1Api) -> bool:
+def has_default_service_account(core: client.CoreV1Api) -> bool:
+    """kube-controller-manager's service-account controller made `default` in `default`."""
     try:
         core.read_namespaced_service_account("default", "default")
         return True

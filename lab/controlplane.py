@@ -11,13 +11,10 @@ import os
 import secrets
 import ssl
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-
-from lab import processes
 
 # Not routed anywhere: Service ClusterIPs are allocated from it, nothing is sent to them.
 SERVICE_CIDR = "10.96.0.0/16"
@@ -53,6 +50,29 @@ class Paths:
     @property
     def etcd_data(self) -> Path:
         return self.root / "etcd"
+
+    @property
+    def kwok_stages(self) -> Path:
+        return self.root / "kwok-node-stages.yaml"
+
+    @property
+    def openstack_state(self) -> Path:
+        """The OpenStack double's folder; it writes its users' clouds.yaml there."""
+        return self.root / "openstack"
+
+    @property
+    def clouds_yaml(self) -> Path:
+        """Devstack's clouds.yaml of the lab (a link to the one the OpenStack double writes)."""
+        return self.root / "clouds.yaml"
+
+    @property
+    def pulumi_state(self) -> Path:
+        return self.root / "pulumi-state"
+
+    @property
+    def bin(self) -> Path:
+        """What the lab's PATH adds: pulumi and kubectl, never the provider plugins."""
+        return self.root / "bin"
 
 
 def binary(bin_dir: Path, name: str) -> str:
@@ -139,21 +159,20 @@ def scheduler_argv(bin_dir: Path, paths: Paths) -> list[str]:
             "--leader-elect=false", "--secure-port=0", "--v=0"]
 
 
-def node_stages(bin_dir: Path, paths: Paths) -> Path:
+def write_node_stages(bin_dir: Path, paths: Paths) -> Path:
     """KWOK's default stages for Nodes only: KWOK plays the nodes' heartbeats, the kubelet
     double (lab/kubelet.py) plays the pods, whose readiness depends on their volumes."""
     documents = (bin_dir / "kwok-stages.yaml").read_text().split("\n---\n")
     kept = [doc for doc in documents if "kind: Node" in doc]
     if not kept:
         raise LabError(f"no Node stages in {bin_dir / 'kwok-stages.yaml'}")
-    path = paths.root / "kwok-node-stages.yaml"
-    path.write_text("\n---\n".join(kept) + "\n")
-    return path
+    paths.kwok_stages.write_text("\n---\n".join(kept) + "\n")
+    return paths.kwok_stages
 
 
 def kwok_argv(bin_dir: Path, paths: Paths, server_port: int) -> list[str]:
     return [binary(bin_dir, "kwok"), f"--kubeconfig={paths.kubeconfig}",
-            f"--config={node_stages(bin_dir, paths)}",
+            f"--config={paths.kwok_stages}",
             "--manage-all-nodes=false",
             "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
             # The heartbeat stage renews node status every few minutes only and relies on
@@ -193,18 +212,3 @@ def http_answers(url: str) -> bool:
         return True
     except OSError:
         return False
-
-
-def wait_for(what: str, check, watched: list[processes.Process], timeout: float) -> None:
-    """Poll ``check`` until it holds; fail early, with its log, if a watched process died."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        for process in watched:
-            if not processes.alive(process):
-                raise LabError(f"{process.name} exited while waiting for {what}:\n"
-                               f"{processes.log_tail(process)}")
-        time.sleep(0.2)
-    logs = "\n".join(f"--- {p.name}:\n{processes.log_tail(p, 5)}" for p in watched)
-    raise LabError(f"timed out after {timeout:.0f} s waiting for {what}\n{logs}")

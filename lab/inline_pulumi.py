@@ -10,9 +10,10 @@ Why: the Go module proxy serves no `pulumi-language-python`, the plugin through 
 "inline": the SDK serves the language-runtime protocol itself and the real CLI connects to it
 (`pulumi preview --client=<address>`). Everything else is the CLI's own path: it reads
 Pulumi.yaml and Pulumi.<stack>.yaml from the project folder (defaults, type checks), runs the
-engine, the provider plugins found on PATH, dynamic providers through
-pulumi-resource-pulumi-python. A policy pack folder also needs the language host (the CLI runs
-it through the host's RunPlugin); the CLI launches an executable given as --policy-pack
+engine, the provider plugins installed in the lab's PULUMI_HOME (lab/environment.py installs
+them as `pulumi plugin install --file` does; none is taken from PATH), dynamic providers through
+pulumi-resource-pulumi-python (bundled beside the CLI). A policy pack folder also needs the
+language host (the CLI runs it through the host's RunPlugin); the CLI launches an executable given as --policy-pack
 directly instead, so each pack gets a two-line launcher that does what RunPlugin does: run
 `python -m pulumi.policy <engine> .` in the pack folder with the virtualenv named in its
 PulumiPolicy.yaml (policy/venv).

@@ -1,4 +1,4 @@
-"""Fixtures for the end-to-end tests: the real tools, the lab, a local Keystone, a project copy.
+"""Fixtures for the end-to-end tests: the real tools, labs (lab/environment.py), a project copy.
 
 Nothing here skips: a missing tool is built (scripts/tools), and a build or a lab that fails
 fails the tests that need it.
@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from lab.environment import Lab
+
 REPO = Path(__file__).resolve().parents[2]
-LAB_TIMEOUT = 300
 
 
 def run(argv: list[str], env: dict[str, str] | None = None, cwd: Path = REPO,
@@ -41,8 +42,8 @@ def tools_bin() -> Path:
     return Path(result.stdout.strip().splitlines()[-1])
 
 
-def lab_env(lab_dir: Path) -> dict[str, str]:
-    """The environment `eval "$(scripts/lab env)"` gives a shell."""
+def shell_env(lab_dir: Path) -> dict[str, str]:
+    """The environment a shell gets from `eval "$(scripts/lab env --dir DIR)"` (the CLI itself)."""
     result = run([sys.executable, "-m", "lab", "env", "--dir", str(lab_dir)])
     assert result.returncode == 0, result.stderr
     env = dict(os.environ)
@@ -53,16 +54,46 @@ def lab_env(lab_dir: Path) -> dict[str, str]:
     return env
 
 
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+@pytest.fixture(scope="module")
+def make_lab(tools_bin, tmp_path_factory):
+    """Start labs for this module: ``make_lab("name", parts=[...], profile=..., delay_scale=...,
+    extra_args={part: [...]})`` returns a started ``Lab`` (lab/environment.py); every lab made
+    is stopped, by pid, when the module ends."""
+    made: list[Lab] = []
+
+    def make(name: str, **options) -> Lab:
+        lab = Lab(tmp_path_factory.mktemp(name), bin_dir=tools_bin, progress=_say, **options)
+        made.append(lab)
+        return lab.start()
+
+    try:
+        yield make
+    finally:
+        for lab in reversed(made):
+            lab.stop()
+
+
 @pytest.fixture(scope="session")
 def lab(tools_bin, tmp_path_factory):
-    """One lab for the session: `scripts/lab up`, yield its environment, `scripts/lab down`."""
-    lab_dir = tmp_path_factory.mktemp("lab")
-    up = run([sys.executable, "-m", "lab", "up", "--dir", str(lab_dir)], timeout=LAB_TIMEOUT)
-    assert up.returncode == 0, f"scripts/lab up failed:\n{up.stderr[-4000:]}"
-    try:
-        yield lab_dir, lab_env(lab_dir)
-    finally:
-        run([sys.executable, "-m", "lab", "down", "--dir", str(lab_dir)])
+    """One whole lab for the session (every part, fast profile), stopped at the end."""
+    with Lab(tmp_path_factory.mktemp("lab"), bin_dir=tools_bin, progress=_say) as whole:
+        yield whole
+
+
+def openstack_fault(env: dict, path: str, body: dict) -> None:
+    """Call the OpenStack double's fault hook (``/lab/faults/...``, not an OpenStack API) as admin."""
+    from openstack import config as os_config
+    from openstack import connection
+
+    conn = connection.Connection(config=os_config.OpenStackConfig(
+        config_files=[env["OS_CLIENT_CONFIG_FILE"]]).get_one("devstack-admin"))
+    base = conn.load_balancer.get_endpoint().split("/load-balancer")[0]
+    response = conn.session.put(f"{base}{path}", json=body)
+    assert response.status_code == 200, response.text
 
 
 def copy_project(copy: Path) -> Path:
@@ -88,7 +119,7 @@ def project(tmp_path) -> Path:
 def engine_env(lab, tmp_path) -> dict[str, str]:
     """The lab's environment (its clouds.yaml names the OpenStack double) with a Pulumi state
     folder of the test's own: stacks of one test never meet another's."""
-    _, env = lab
+    env = lab.env()
     state = tmp_path / "pulumi-state"
     state.mkdir()
     return {**env, "PULUMI_BACKEND_URL": f"file://{state}"}

@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-from conftest import lab_pulumi, run
+from conftest import lab_pulumi, openstack_fault, run
 from kubernetes import client, config
 from openstack import config as os_config
 from openstack import connection
@@ -35,9 +35,7 @@ def cloud(env: dict) -> connection.Connection:
 
 def set_delays(env: dict, **seconds: float) -> None:
     """The OpenStack double's fault hook (not an OpenStack API): change its delays from now on."""
-    conn = cloud(env)
-    base = conn.load_balancer.get_endpoint().split("/load-balancer")[0]
-    conn.session.put(f"{base}/lab/faults/delays", json=seconds)
+    openstack_fault(env, "/lab/faults/delays", seconds)
 
 
 def probe(url: str, min_nodes: int, env: dict) -> dict:

@@ -1,11 +1,10 @@
 """The network doubles end to end: kube-proxy (lab/kube_proxy.py) and the OpenStack cloud
-controller (lab/cloud_controller.py), against a real lab (`lab up`) and the OpenStack API
-double (lab/openstack.py, whose haproxy plays the amphora).
+controller (lab/cloud_controller.py), against a real control plane and the OpenStack API double
+(lab/openstack.py, whose haproxy plays the amphora).
 
-The module starts its own lab, its own OpenStack double (fast profile, delays x3 so that
-PENDING_CREATE can be seen), and the two doubles under test with the command lines `lab up`
-uses. Should that lab already run instances of the doubles (or of the kubelet double), they are
-stopped first, by pid, so that what is tested is exactly the processes started here.
+The module starts its own lab (lab/environment.py) with only the parts under test and what they
+need: the control plane, the OpenStack double (fast profile, delays x3 so that PENDING_CREATE can
+be seen), kube-proxy and the cloud controller. No kubelet double: the test plays the pods.
 
 The "pods" are real pods of the API, bound to worker1 and worker2 by name; their status (pod
 IP <block>.12.250 / <block>.13.250, Running, Ready) is written and kept by the test (PodKeeper),
@@ -13,64 +12,51 @@ which also serves them: a small HTTP server per pod answering `Server <pod> on <
 client address it saw. Hop by hop: client -> floating IP:port (haproxy) -> node IP:nodePort
 (kube-proxy double) -> pod IP:port (the test's server).
 
-Labs on one machine share the node IPs: Services here take nodePorts from the static band
-(30000-30085) and LB ports from free ports, so that another lab's listeners are unlikely to meet
-them.
+Each lab has its own address block (lab/cluster.py); Services here still take nodePorts from the
+static band (30000-30085) and LB ports from free ports, which the API server's own allocators use
+last.
 """
 from __future__ import annotations
 
+import contextlib
 import http.client
 import http.server
 import ipaddress
-import json
-import os
 import random
-import socket
-import subprocess
-import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from lab import processes
-from lab.cluster import ClusterShape
+from lab import ports, processes
+from lab.parts import CONTROL_PLANE
 
 NAMESPACE = "net-doubles"
 CLUSTER = "kubernetes"
 EXCLUDE = "node.kubernetes.io/exclude-from-external-load-balancers"
 FINALIZER = "service.kubernetes.io/load-balancer-cleanup"
 LB_ID = "loadbalancer.openstack.org/load-balancer-id"
-# The lab's addresses lie in its own 127.X.0.0/16 block (lab.json "address_block"): filled in
+# The lab's addresses lie in its own 127.X.0.0/16 block (its state's address_block): filled in
 # by use_block() once the lab runs.
 NODE_IP: dict[str, str] = {}
 POD_IPS: dict[str, tuple[str, str]] = {}
 NETS: dict[str, ipaddress.IPv4Network] = {}
-LAB_INSTANCES = (b"lab.kube_proxy", b"lab.cloud_controller", b"lab.openstack", b"lab.kubelet")
+PARTS = [*CONTROL_PLANE, "openstack", "kube-proxy", "cloud-controller"]
 SLOW = pytest.mark.timeout(420)
 
 
 # --- helpers -------------------------------------------------------------------------------
 
 def wait_until(what: str, check, timeout: float, interval: float = 0.2):
-    """Poll `check` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
+    """lab.ports.wait_until, where a refused or broken connection only means "not yet"."""
+    def attempt():
         try:
-            last = check()
-        except (OSError, http.client.HTTPException) as error:
-            last = error
-        else:
-            if last:
-                return last
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; last: {last!r}")
-        time.sleep(interval)
+            return check()
+        except (OSError, http.client.HTTPException):
+            return None
+    return ports.wait_until(what, attempt, timeout, interval)
 
 
 def http_get(ip: str, port: int, timeout: float = 5.0) -> str:
@@ -98,10 +84,7 @@ def refused_or_closed(ip: str, port: int) -> bool:
     return not body
 
 
-def listening(ip: str, port: int) -> bool:
-    with socket.socket() as probe:
-        probe.settimeout(1)
-        return probe.connect_ex((ip, port)) == 0
+listening = ports.listening
 
 
 class PodServer:
@@ -131,123 +114,55 @@ class PodServer:
         self.server.server_close()
 
 
-class Double:
-    """One double as a child process, its output in a log file."""
-
-    def __init__(self, name: str, argv: list[str], log_dir: Path, lab_dir: Path):
-        self.name = name
-        self.log = log_dir / f"{name}.log"
-        block = json.loads((lab_dir / "lab.json").read_text()).get("address_block") or "127.0"
-        env = {**os.environ, "DEVSTACK_LAB_ADDRESS_BLOCK": block}  # as `lab up` gives its parts
-        with open(self.log, "wb") as out:
-            self.process = subprocess.Popen(argv, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, env=env)
-
-    def tail(self, lines: int = 30) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def stop(self) -> int:
-        """SIGTERM; the exit code (a double must exit cleanly on SIGTERM)."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-                return -9
-        return self.process.returncode
-
-
-def use_block(block: str) -> None:
-    """Node, pod, VIP and floating addresses of the lab whose address block is `block`."""
+def use_block(shape) -> None:
+    """Node, pod, VIP and floating addresses of the lab whose cluster shape is ``shape``."""
     NODE_IP.clear()
-    NODE_IP.update({n.name: f"{block}." + ".".join(n.ip.split(".")[2:]) for n in ClusterShape().nodes})
+    NODE_IP.update({n.name: n.ip for n in shape.nodes})
     POD_IPS.clear()
-    POD_IPS.update({"p1": ("worker1", f"{block}.12.250"), "p2": ("worker2", f"{block}.13.250")})
-    NETS.update(floating=ipaddress.ip_network(f"{block}.31.0/24"),
-                vips=ipaddress.ip_network(f"{block}.21.0/24"))
-
-
-def stop_lab_instances(lab_dir: Path) -> None:
-    """Stop, by pid, the lab's own instances of the doubles under test (if `lab up` runs any)."""
-    state = json.loads((lab_dir / "lab.json").read_text())
-    for process in processes.processes_of(state):
-        try:
-            argv = Path(f"/proc/{process.pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if any(module in argv for module in LAB_INSTANCES):
-            processes.stop(process)
+    POD_IPS.update({"p1": ("worker1", f"{shape.nodes[1].pod_prefix}.250"),
+                    "p2": ("worker2", f"{shape.nodes[2].pod_prefix}.250")})
+    NETS.update(floating=ipaddress.ip_network(f"{shape.floating_prefix}.0/24"),
+                vips=ipaddress.ip_network(f"{shape.vip_prefix}.0/24"))
 
 
 # --- fixtures ------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def net_lab(tools_bin, tmp_path_factory):
-    lab_dir = tmp_path_factory.mktemp("net-lab")
-    up = run([sys.executable, "-m", "lab", "up", "--dir", str(lab_dir)], timeout=300)
-    assert up.returncode == 0, f"lab up failed:\n{up.stderr[-4000:]}"
-    try:
-        stop_lab_instances(lab_dir)
-        block = json.loads((lab_dir / "lab.json").read_text()).get("address_block") or "127.0"
-        use_block(block)
-        yield lab_dir
-    finally:
-        run([sys.executable, "-m", "lab", "down", "--dir", str(lab_dir)])
+def net_lab(make_lab):
+    lab = make_lab("net-lab", parts=PARTS, delay_scale=3)
+    use_block(lab.shape)
+    yield lab
+    # A double must exit cleanly on SIGTERM.
+    for name in ("cloud-controller", "kube-proxy"):
+        process = lab.process(name)
+        assert lab.stop_part(name) == 0, f"{name} did not exit cleanly:\n{processes.log_tail(process, 30)}"
 
 
 @pytest.fixture(scope="module")
 def core(net_lab):
-    api = config.new_client_from_config(config_file=str(net_lab / "kubeconfig"))
-    return client.CoreV1Api(api)
+    return client.CoreV1Api(net_lab.kube_api())
 
 
 @pytest.fixture(scope="module")
-def openstack_double(net_lab, tmp_path_factory):
-    """The OpenStack API double (fast profile, delays x3) and an admin openstacksdk connection."""
+def openstack_double(net_lab):
+    """An admin openstacksdk connection to the lab's OpenStack double, and its clouds.yaml."""
     import openstack.config
     import openstack.connection
 
-    state = tmp_path_factory.mktemp("openstack")
-    port = processes.free_port()
-    double = Double("openstack", [sys.executable, "-m", "lab.openstack", "--port", str(port),
-                                  "--state-dir", str(state), "--profile", "fast",
-                                  "--delay-scale", "3"], state, net_lab)
-    try:
-        clouds = state / "clouds.yaml"
-        wait_until("the OpenStack double", lambda: not double.alive() or (
-            clouds.exists() and listening("127.0.0.1", port)), 60)
-        assert double.alive(), double.tail()
-        region = openstack.config.OpenStackConfig(config_files=[str(clouds)], load_envvars=False
-                                                  ).get_one(cloud="devstack-admin")
-        yield openstack.connection.Connection(config=region), clouds
-    finally:
-        double.stop()
+    clouds = net_lab.paths.clouds_yaml
+    region = openstack.config.OpenStackConfig(config_files=[str(clouds)], load_envvars=False
+                                              ).get_one(cloud="devstack-admin")
+    return openstack.connection.Connection(config=region), clouds
 
 
 @pytest.fixture(scope="module")
-def kube_proxy(net_lab, tmp_path_factory):
-    logs = tmp_path_factory.mktemp("kube-proxy")
-    double = Double("kube-proxy", [sys.executable, "-m", "lab.kube_proxy",
-                                   "--kubeconfig", str(net_lab / "kubeconfig")], logs, net_lab)
-    yield double
-    assert double.stop() == 0, f"kube-proxy double did not exit cleanly:\n{double.tail()}"
+def kube_proxy(net_lab) -> processes.Process:
+    return net_lab.process("kube-proxy")
 
 
 @pytest.fixture(scope="module")
-def cloud_controller(net_lab, openstack_double, tmp_path_factory):
-    _, clouds = openstack_double
-    logs = tmp_path_factory.mktemp("cloud-controller")
-    double = Double("cloud-controller", [
-        sys.executable, "-m", "lab.cloud_controller", "--kubeconfig", str(net_lab / "kubeconfig"),
-        "--clouds-yaml", str(clouds), "--cloud", "devstack-admin", "--cluster-name", CLUSTER], logs,
-        net_lab)
-    yield double
-    assert double.stop() == 0, f"cloud controller double did not exit cleanly:\n{double.tail()}"
+def cloud_controller(net_lab) -> processes.Process:
+    return net_lab.process("cloud-controller")
 
 
 class PodKeeper:
@@ -302,7 +217,7 @@ def pods(core, net_lab):
     """p1 on worker1 and p2 on worker2 (label app=web, containerPort `web`), served by the
     test; yields (port, keeper)."""
     core.create_namespace({"metadata": {"name": NAMESPACE}})
-    port = processes.free_port(POD_IPS["p1"][1])
+    port = ports.free_port(POD_IPS["p1"][1])
     servers, keeper = [], None
     try:
         for pod, (node, ip) in POD_IPS.items():
@@ -312,7 +227,7 @@ def pods(core, net_lab):
                 "spec": {"nodeName": node, "containers": [{
                     "name": "nginx", "image": "nginx:1.27.4",
                     "ports": [{"name": "web", "containerPort": port}]}]}})
-        keeper = PodKeeper(net_lab / "kubeconfig")
+        keeper = PodKeeper(net_lab.paths.kubeconfig)
         for pod in POD_IPS:
             keeper.set(pod, True)
         yield port, keeper
@@ -322,10 +237,8 @@ def pods(core, net_lab):
         for server in servers:
             server.stop()
         for pod in POD_IPS:
-            try:
+            with contextlib.suppress(ApiException):
                 core.delete_namespaced_pod(pod, NAMESPACE, grace_period_seconds=0)
-            except ApiException:
-                pass
         core.delete_namespace(NAMESPACE)
 
 
@@ -430,8 +343,8 @@ def test_kube_proxy_node_ports_forward_to_ready_endpoints_and_follow_services(co
         # every node's IP answers at the nodePort and spreads new connections over both pods;
         # the pod sees the node as the client (kube-proxy masquerades: externalTrafficPolicy Cluster)
         for node, ip in NODE_IP.items():
-            wait_until(f"{node} {ip}:{node_port}", lambda: http_get(ip, node_port, timeout=2), 60)
-            wait_until(f"both pods through {node}", lambda: (lambda seen: {s for s, _ in seen} == BOTH
+            wait_until(f"{node} {ip}:{node_port}", lambda ip=ip: http_get(ip, node_port, timeout=2), 60)
+            wait_until(f"both pods through {node}", lambda ip=ip: (lambda seen: {s for s, _ in seen} == BOTH
                        and {c for _, c in seen} == {ip})(spread(ip, node_port, 24)), 30)
         assert not listening(POD_IPS["p1"][1], node_port)  # a pod IP is not a node IP
 
@@ -446,7 +359,7 @@ def test_kube_proxy_node_ports_forward_to_ready_endpoints_and_follow_services(co
         keeper.set("p1", False)
         wait_until("no answer", lambda: refused_or_closed(NODE_IP["worker1"], node_port), 30)
         for ip in NODE_IP.values():
-            wait_until(f"{ip}:{node_port} refused", lambda: not listening(ip, node_port), 30)
+            wait_until(f"{ip}:{node_port} refused", lambda ip=ip: not listening(ip, node_port), 30)
             assert all(refused_or_closed(ip, node_port) for _ in range(5))
         keeper.set("p1", True)
         keeper.set("p2", True)
@@ -457,8 +370,8 @@ def test_kube_proxy_node_ports_forward_to_ready_endpoints_and_follow_services(co
         core.delete_namespaced_service("np", NAMESPACE)
     # the listeners go with the Service
     for ip in NODE_IP.values():
-        wait_until(f"{ip}:{node_port} closed", lambda: not listening(ip, node_port), 30)
-    assert kube_proxy.alive(), kube_proxy.tail()
+        wait_until(f"{ip}:{node_port} closed", lambda ip=ip: not listening(ip, node_port), 30)
+    assert processes.alive(kube_proxy), processes.log_tail(kube_proxy, 30)
 
 
 # --- cloud controller ----------------------------------------------------------------------
@@ -467,12 +380,13 @@ def test_kube_proxy_node_ports_forward_to_ready_endpoints_and_follow_services(co
 def test_a_load_balancer_service_gets_octavia_a_floating_ip_and_the_whole_data_path(
         core, openstack_double, kube_proxy, cloud_controller, pods):
     conn, _ = openstack_double
-    port = processes.free_port()
+    port = ports.free_port()
     svc = create_service(core, lb_service("web", port))
     node_port = svc.spec.ports[0].node_port
     try:
-        lb_id = wait_until("the load-balancer-id annotation", lambda: (core.read_namespaced_service(
-            "web", NAMESPACE).metadata.annotations or {}).get(LB_ID), 60)
+        # OCCM annotates the Service with the load balancer's id only once it is ACTIVE: find
+        # it by the name the controller gives it, to see it boot.
+        lb_id = wait_until("the load balancer", lambda: (found := find_lb(conn, "web")) and found.id, 60)
         seen_status = []
 
         def active():
@@ -526,7 +440,7 @@ def test_a_load_balancer_service_gets_octavia_a_floating_ip_and_the_whole_data_p
 def test_the_exclude_label_updates_members_and_no_node_means_no_members_change(
         core, openstack_double, kube_proxy, cloud_controller, pods):
     conn, _ = openstack_double
-    port = processes.free_port()
+    port = ports.free_port()
     svc = create_service(core, lb_service("members", port))
     node_port = svc.spec.ports[0].node_port
     both = [("worker1", NODE_IP["worker1"], node_port), ("worker2", NODE_IP["worker2"], node_port)]
@@ -563,7 +477,7 @@ def test_the_exclude_label_updates_members_and_no_node_means_no_members_change(
 def test_deleting_the_service_deletes_the_floating_ip_and_the_lb_before_the_finalizer_goes(
         core, openstack_double, kube_proxy, cloud_controller, pods):
     conn, _ = openstack_double
-    port = processes.free_port()
+    port = ports.free_port()
     create_service(core, lb_service("doomed", port))
     ip = wait_until("status.loadBalancer.ingress", lambda: ingress_ip(core, "doomed"), 120)
     lb = find_lb(conn, "doomed")
@@ -595,7 +509,7 @@ def test_deleting_the_service_deletes_the_floating_ip_and_the_lb_before_the_fina
 def test_internal_lb_with_health_monitor_then_type_change_cleans_up(
         core, openstack_double, kube_proxy, cloud_controller, pods):
     conn, _ = openstack_double
-    port = processes.free_port()
+    port = ports.free_port()
     create_service(core, lb_service("inside", port, {
         "service.beta.kubernetes.io/openstack-internal-load-balancer": "true",
         "loadbalancer.openstack.org/enable-health-monitor": "true"}))
@@ -625,4 +539,4 @@ def test_internal_lb_with_health_monitor_then_type_change_cleans_up(
     finally:
         core.delete_namespaced_service("inside", NAMESPACE)
         wait_until("the Service gone", lambda: gone(core, "inside"), 120)
-    assert cloud_controller.alive(), cloud_controller.tail()
+    assert processes.alive(cloud_controller), processes.log_tail(cloud_controller, 30)

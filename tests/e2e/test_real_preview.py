@@ -29,6 +29,8 @@ def test_the_real_preview_plans_what_the_mocks_expect_and_the_pack_reports(stack
     assert code == 0 and document["succeeded"], document.get("error") or stderr[-4000:]
     errors = [d for d in document["diagnostics"] if d["severity"] == "error"]
     assert not errors, errors
+    # The plugins come from the lab's PULUMI_HOME, as installed plugins do: no ambient-plugin warning.
+    assert "from $PATH" not in stderr, [line for line in stderr.splitlines() if "from $PATH" in line]
 
     planned = {(step["type"], step["name"]): step["op"] for step in document["steps"]}
     expected = run_program(stack, preview=True)

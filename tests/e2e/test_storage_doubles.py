@@ -2,30 +2,29 @@
 against the real control plane (kube-apiserver, kube-controller-manager's PV binder and
 attach/detach controller, kube-scheduler, KWOK playing the nodes only) and the OpenStack double.
 
-The module starts its own control plane (KWOK with the node stages only: the kubelet double plays
-the pods), the OpenStack double and both doubles as processes, and stops them all at the end.
+The module starts its own lab (lab/environment.py) with only these parts: the control plane (KWOK
+with the node stages only: the kubelet double plays the pods), the OpenStack double and both
+doubles; it stops them all at the end.
 Each test works in its own namespace with plain manifests, as the article does.
 """
 from __future__ import annotations
 
 import socket
-import sys
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from lab import controlplane, processes
-from lab.cluster import CONTROL_PLANE_LABEL, CSI_DRIVER, ClusterShape, create_shape, not_ready
+from lab import ports, processes
+from lab.cluster import CONTROL_PLANE_LABEL, CSI_DRIVER, ClusterShape, NodeShape
+from lab.environment import Lab
+from lab.parts import CONTROL_PLANE
 
-REPO = Path(__file__).resolve().parents[2]
-SERVERS = {n.name: n.server_id for n in ClusterShape().nodes}
-SHAPES = {n.name: n for n in ClusterShape().nodes}
+SERVERS = {n.name: n.server_id for n in ClusterShape().nodes}  # server ids do not depend on the block
 ATTACHER_FINALIZER = "external-attacher/cinder-csi-openstack-org"
 PROVISIONER_FINALIZER = "external-provisioner.volume.kubernetes.io/finalizer"
 TOLERATE_CONTROL_PLANE = [{"key": CONTROL_PLANE_LABEL, "operator": "Exists", "effect": "NoSchedule"}]
@@ -36,23 +35,31 @@ pytestmark = pytest.mark.timeout(420)
 
 # --------------------------------------------------------------------------- the lab of this module
 
+PARTS = [*CONTROL_PLANE, "openstack", "cinder-csi", "kubelet"]  # no kube-proxy, no cloud controller
+
+
 @dataclass
 class StorageLab:
-    root: Path
-    api: client.ApiClient
-    clouds_yaml: Path
-    started: list[processes.Process]
-    argvs: dict[str, list[str]]
+    """The module's lab and the clients its tests use."""
+
+    lab: Lab
+
+    @property
+    def api(self) -> client.ApiClient:
+        return self.lab.kube_api()
+
+    @property
+    def shapes(self) -> dict[str, NodeShape]:
+        """The nodes in this lab's address block (pod prefixes, InternalIPs)."""
+        return {n.name: n for n in self.lab.shape.nodes}
 
     def process(self, name: str) -> processes.Process:
-        return next(p for p in self.started if p.name == name)
+        return self.lab.process(name)
 
     def restart(self, name: str) -> processes.Process:
         old = self.process(name)
-        processes.stop(old)
+        fresh = self.lab.restart(name)
         assert not processes.alive(old)
-        fresh = processes.start(name, self.argvs[name], self.root / "logs", cwd=REPO)
-        self.started[self.started.index(old)] = fresh
         return fresh
 
     @property
@@ -67,98 +74,31 @@ class StorageLab:
         import openstack.config
         import openstack.connection
 
-        region = openstack.config.OpenStackConfig(config_files=[str(self.clouds_yaml)]).get_one(
+        region = openstack.config.OpenStackConfig(config_files=[str(self.lab.paths.clouds_yaml)]).get_one(
             cloud="devstack-admin")
         return openstack.connection.Connection(config=region)
 
+    def dead_parts(self) -> str | None:
+        dead = [p for p in self.lab.state.processes if not processes.alive(p)]
+        return "; ".join(f"{p.name} died:\n{processes.log_tail(p, 30)}" for p in dead) or None
+
     def check_alive(self) -> None:
-        for process in self.started:
-            assert processes.alive(process), f"{process.name} died:\n{processes.log_tail(process, 30)}"
-
-
-def node_stages(tools_bin: Path, target: Path) -> Path:
-    """KWOK's stages for nodes only (initialize, heartbeat): the kubelet double plays pods."""
-    documents = [d for d in yaml.safe_load_all((tools_bin / "kwok-stages.yaml").read_text()) if d]
-    nodes = [d for d in documents if d["spec"]["resourceRef"]["kind"] == "Node"]
-    assert [d["metadata"]["name"] for d in nodes] == ["node-initialize", "node-heartbeat-with-lease"]
-    target.write_text(yaml.safe_dump_all(nodes))
-    return target
+        assert self.dead_parts() is None, self.dead_parts()
 
 
 @pytest.fixture(scope="module")
-def storage_lab(tools_bin, tmp_path_factory):
-    root = tmp_path_factory.mktemp("storage-lab")
-    paths = controlplane.Paths(root)
-    started: list[processes.Process] = []
-    argvs: dict[str, list[str]] = {}
-
-    def launch(name: str, argv: list[str]) -> processes.Process:
-        process = processes.start(name, argv, paths.logs, cwd=REPO)
-        started.append(process)
-        argvs[name] = argv
-        return process
-
-    try:
-        token = controlplane.write_credentials(paths)
-        etcd_port, peer_port, api_port, kwok_port, os_port = (processes.free_port() for _ in range(5))
-        etcd = launch("etcd", controlplane.etcd_argv(tools_bin, paths, etcd_port, peer_port))
-        controlplane.wait_for("etcd", lambda: controlplane.etcd_healthy(etcd_port), [etcd], 60)
-        apiserver = launch("kube-apiserver", controlplane.apiserver_argv(tools_bin, paths, api_port, etcd_port))
-        controlplane.write_kubeconfig(paths, api_port, token)
-        controlplane.wait_for("kube-apiserver", lambda: controlplane.api_ready(
-            api_port, token, paths.pki / "apiserver.crt"), [etcd, apiserver], 120)
-        stages = node_stages(tools_bin, root / "kwok-node-stages.yaml")
-        kwok = [a if not a.startswith("--config=") else f"--config={stages}"
-                for a in controlplane.kwok_argv(tools_bin, paths, kwok_port)]
-        assert f"--config={stages}" in kwok, kwok
-        launch("kube-controller-manager", controlplane.controller_manager_argv(tools_bin, paths))
-        launch("kube-scheduler", controlplane.scheduler_argv(tools_bin, paths))
-        launch("kwok", kwok)
-        api = config.new_client_from_config(config_file=str(paths.kubeconfig))
-        create_shape(api, ClusterShape())
-        controlplane.wait_for("nodes Ready", lambda: not not_ready(api), started, 120)
-
-        from lab import openstack
-
-        openstack_process = launch("openstack", [sys.executable, "-m", "lab.openstack", "--port", str(os_port),
-                                                 "--state-dir", str(root / "openstack"), "--profile", "fast"])
-        base = f"http://127.0.0.1:{os_port}"
-        controlplane.wait_for("the OpenStack double", lambda: controlplane.http_answers(f"{base}/identity"), [openstack_process], 60)
-        clouds = root / "clouds.yaml"
-        openstack.write_clouds_yaml(clouds, base)
-        kubeconfig = str(paths.kubeconfig)
-        doubles = [
-            launch("cinder-csi", [sys.executable, "-m", "lab.cinder_csi", "--kubeconfig", kubeconfig,
-                                  "--clouds-yaml", str(clouds), "--cloud", "devstack-admin", "--profile", "fast"]),
-            launch("kubelet", [sys.executable, "-m", "lab.kubelet", "--kubeconfig", kubeconfig,
-                               "--profile", "fast"]),
-        ]
-        for double in doubles:
-            controlplane.wait_for(f"{double.name}'s caches", lambda d=double: "caches synced" in Path(
-                d.log).read_text(), [double], 60)
-        lab = StorageLab(root, api, clouds, started, argvs)
-        yield lab
-        lab.check_alive()
-    finally:
-        for process in reversed(started):
-            processes.stop(process)
-        leftovers = [p.name for p in started if processes.alive(p)]
-        assert not leftovers, f"still running: {leftovers}"
+def storage_lab(make_lab):
+    lab = StorageLab(make_lab("storage-lab", parts=PARTS))
+    yield lab
+    lab.check_alive()
 
 
 # --------------------------------------------------------------------------- helpers
 
 def wait_until(what: str, check, timeout: float, interval: float = 0.2, lab: StorageLab | None = None):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    if lab is not None:
-        lab.check_alive()
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
+    """lab.ports.wait_until, giving up at once when a part of the lab died."""
+    return ports.wait_until(what, check, timeout, interval,
+                            still_worth_waiting=None if lab is None else lab.dead_parts)
 
 
 @pytest.fixture
@@ -345,9 +285,11 @@ def test_rwo_claim_on_the_default_type_attaches_to_one_node_and_other_pods_hit_m
         assert pv.metadata.annotations["pv.kubernetes.io/provisioned-by"] == CSI_DRIVER
         assert PROVISIONER_FINALIZER in pv.metadata.finalizers
         volume_id = pv.spec.csi.volume_handle
-        volume = cinder_volume(conn, volume_id)
+        # The driver's CreateVolume returns right after Cinder's POST: the PV may come first.
+        volume = wait_until("the Cinder volume available", lambda: (v := cinder_volume(conn, volume_id))
+                            and v.status == "available" and v, 60, lab=lab)
         assert volume.name == pv.metadata.name and volume.size == 1
-        assert volume.status == "available" and not volume.is_multiattach
+        assert not volume.is_multiattach
         assert volume.volume_type == "lvmdriver-1"
 
         lab.core.create_namespaced_replication_controller(namespace, replication_controller(
@@ -375,7 +317,7 @@ def test_rwo_claim_on_the_default_type_attaches_to_one_node_and_other_pods_hit_m
         for pod in pods_of(lab, namespace, "server"):
             if pod.spec.node_name == node:
                 assert ready(pod)
-                assert pod.status.pod_ip.startswith(SHAPES[node].pod_prefix + ".")
+                assert pod.status.pod_ip.startswith(lab.shapes[node].pod_prefix + ".")
                 continue
             assert not ready(pod) and pod.status.phase == "Pending", pod.status
             assert waiting_reason(pod) == "ContainerCreating"
@@ -500,7 +442,7 @@ def test_pods_get_unique_ips_per_node_answer_with_their_identity_and_free_them(s
     ips = {p.metadata.name: p.status.pod_ip for p in pods}
     assert len(set(ips.values())) == len(ips), ips
     for pod in pods:
-        shape = SHAPES[pod.spec.node_name]
+        shape = lab.shapes[pod.spec.node_name]
         assert pod.spec.node_name == placement[pod.metadata.name]
         assert pod.status.pod_ip.startswith(shape.pod_prefix + ".")
         assert 2 <= int(pod.status.pod_ip.rsplit(".", 1)[1]) <= 254

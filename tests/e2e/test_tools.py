@@ -52,6 +52,7 @@ def test_each_provider_plugin_reports_the_version_of_the_sdk_the_program_uses(to
     (["kube-scheduler", "--version"], f"Kubernetes v{versions.KUBERNETES_VERSION}"),
     (["etcd", "--version"], f"etcd Version: {versions.ETCD_VERSION}"),
     (["kwok", "--version"], f"kwok version v{versions.KWOK_VERSION}"),
+    (["kubectl", "version", "--client"], f"Client Version: v{versions.KUBERNETES_VERSION}"),
 ])
 def test_each_binary_reports_its_pinned_version(tools_bin, argv, expected):
     result = run([str(tools_bin / argv[0]), *argv[1:]])

@@ -32,11 +32,10 @@ def failing(document: dict) -> set[str]:
 
 def deploy(lab, folder: Path, stack: str) -> tuple[Path, dict, dict]:
     """The stack up from a project copy of its own, with a Pulumi state folder of its own."""
-    _, lab_environment = lab
     project = copy_project(folder / "project")
     state = folder / "pulumi-state"
     state.mkdir()
-    env = {**lab_environment, "PULUMI_BACKEND_URL": f"file://{state}"}
+    env = {**lab.env(), "PULUMI_BACKEND_URL": f"file://{state}"}
     code, document, stderr = lab_pulumi(project, env, "up", "--stack", stack)
     assert code == 0, document.get("error") or stderr[-3000:]
     return project, env, document["outputs"]
