@@ -10,7 +10,7 @@ its balance algorithm and the members as servers (`check` when the pool has a he
 monitor). A configuration change is a hitless reload (a new haproxy with `-sf <old pid>`,
 as the amphora's haproxy reload does); the process is stopped when the load
 balancer is deleted. Not played: the VM, its boot (the OpenStack double keeps the LB
-PENDING_CREATE for the boot delay), failover, TLS, L7 policies, UDP, stats.
+PENDING_CREATE for the boot delay; see models.py), failover, TLS, L7 policies, UDP, stats.
 
 `AmphoraFleet.apply({lb_id: config_text | None})` converges the running processes to that
 map; call it from ONE long-lived thread (haproxy gets PR_SET_PDEATHSIG, which fires when the
@@ -18,6 +18,7 @@ thread that started it ends).
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import shutil
 import signal
@@ -33,10 +34,8 @@ _PR_SET_PDEATHSIG = 1
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
-    try:
+    with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:
-        pass
 
 
 def _fmt_ms(ms) -> str:

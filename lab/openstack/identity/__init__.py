@@ -1,0 +1,1 @@
+"""Keystone v3: users admin and demo, their projects, tokens and the service catalog."""
