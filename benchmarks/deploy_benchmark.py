@@ -41,7 +41,8 @@ def critical_path_seconds(scale: float) -> tuple[float, dict[str, float]]:
     chains = {
         "load balancer (amphora boot + listener + pool + members)":
             delays.amphora_boot + (2 + members) * delays.lb_update,
-        "storage (Cinder volume + pod start)": delays.volume_create + delays.pod_start,
+        "storage (Cinder volume + attach + pod start)":
+            delays.volume_create + delays.volume_attach + delays.pod_start,
         "load-balanced pods (pod start)": delays.pod_start,
     }
     return max(chains.values()), chains

@@ -31,20 +31,14 @@ from lab.openstack.load_balancer.responses import LoadBalancerResponses
 from lab.openstack.network import urls as network_urls
 from lab.openstack.network.responses import NetworkResponses
 
-PROFILE_DELAYS = ("volume_create", "volume_delete", "amphora_boot", "lb_update", "lb_delete")
-# Nova's attach/detach of a volume. lab/profiles.py has no row for them yet: until it does, an
-# attach (reserved -> attaching -> in-use) and a detach take as long as a volume create, which is
-# of the same order on a Devstack (seconds) and never zero.
-ATTACH_DELAYS = {"volume_attach": "volume_create", "volume_detach": "volume_create"}
+PROFILE_DELAYS = ("volume_create", "volume_delete", "volume_attach", "volume_detach", "amphora_boot",
+                  "lb_update", "lb_delete")
 
 
 def delays_for(profile: str, delay_scale: float) -> dict[str, float]:
     """The double's delay table (seconds) for a profile of lab/profiles.py."""
     scaled = profiles.delays(profile, delay_scale)
-    table = {name: getattr(scaled, name) for name in PROFILE_DELAYS}
-    for name, stand_in in ATTACH_DELAYS.items():
-        table[name] = getattr(scaled, name, getattr(scaled, stand_in))
-    return table
+    return {name: getattr(scaled, name) for name in PROFILE_DELAYS}
 
 
 def build_dispatcher(backends: Backends, base_url: str) -> Dispatcher:
