@@ -1,73 +1,77 @@
 """A double of the Cinder CSI driver (cloud-provider-openstack's cinder-csi-plugin controller
 with its external-provisioner and external-attacher sidecars), for the lab.
 
-It is NOT the real driver: no gRPC, no node plugin, no device is ever formatted or mounted.
-It talks to the cluster with the Kubernetes client and to OpenStack over HTTP with
-openstacksdk (the lab's OpenStack double, cloud ``devstack-admin`` of a clouds.yaml), and does,
-at the level this project depends on, what the real controller side does:
+It is NOT the real driver: no gRPC, no device is ever formatted or mounted. It talks to the
+cluster with the Kubernetes client and to OpenStack over HTTP with openstacksdk (the lab's
+OpenStack double, cloud ``devstack-admin`` of a clouds.yaml), and does, at the level this
+project depends on, what the real driver does (read in kubernetes/cloud-provider-openstack
+``pkg/csi/cinder/controllerserver.go`` and ``pkg/csi/cinder/openstack/openstack_volumes.go``):
 
 - provisioner (external-provisioner + CreateVolume): for each PersistentVolumeClaim that
   kube-controller-manager hands to ``cinder.csi.openstack.org`` (annotation
   ``volume.kubernetes.io/storage-provisioner``; with WaitForFirstConsumer also
-  ``volume.kubernetes.io/selected-node``) it creates the Cinder volume ``pvc-<claim uid>`` (type
-  = the class's ``type`` parameter, empty = Cinder's default type; size = the request rounded up
-  to GiB), waits for ``available``, and creates the PersistentVolume ``pvc-<claim uid>``: CSI
-  source (driver, volumeHandle = volume id, fsType from ``csi.storage.k8s.io/fstype``, default
-  ext4, none for Block), the claim's accessModes and volumeMode, capacity, storageClassName,
-  reclaim policy and mount options of the class, claimRef, annotation
-  ``pv.kubernetes.io/provisioned-by``, finalizer
-  ``external-provisioner.volume.kubernetes.io/finalizer``, no nodeAffinity. The real PV
-  controller in kube-controller-manager binds it. Events Provisioning / ProvisioningSucceeded /
-  ProvisioningFailed on the claim.
-- attacher (external-attacher + ControllerPublish/Unpublish): for each VolumeAttachment with
-  ``spec.attacher: cinder.csi.openstack.org`` (kube-controller-manager's attach/detach
-  controller creates them): adds the finalizer ``external-attacher/cinder-csi-openstack-org``,
-  attaches the volume through Nova (``POST /servers/{id}/os-volume_attachments``, microversion
-  2.60, the server from the node's ``spec.providerID``), waits until Cinder shows the
-  attachment, sets ``status.attached: true`` with ``attachmentMetadata.DevicePath``; when Nova
-  refuses (a second attachment of a volume whose type is not multiattach) it sets
-  ``status.attachError`` {message, time} and retries with backoff, the pod stays
-  ContainerCreating. A VolumeAttachment being deleted is detached through Nova
-  (``DELETE /servers/{id}/os-volume_attachments/{volume id}``), and its finalizer removed once
-  Cinder no longer lists the attachment.
+  ``volume.kubernetes.io/selected-node``): a Cinder volume ``pvc-<claim uid>`` that already
+  exists is used as it is, whatever its status (``error`` included; a different size is
+  refused: "Volume Already exists with same name and different capacity"); otherwise it is
+  created (type = the class's ``type`` parameter, empty = Cinder's default; size = the request
+  rounded up to GiB) and CreateVolume returns right after the POST: nothing waits for
+  ``available``. Then the PersistentVolume ``pvc-<claim uid>``: CSI source (volumeHandle =
+  volume id, fsType from ``csi.storage.k8s.io/fstype``, default ext4, none for Block), the
+  claim's accessModes and volumeMode, capacity, class, reclaim policy, mount options, claimRef,
+  ``pv.kubernetes.io/provisioned-by``, the provisioner's finalizer, and the node affinity
+  ``topology.cinder.csi.openstack.org/zone In [<the volume's availability zone>]`` (the
+  Topology feature gate is on in the upstream manifests). Events Provisioning /
+  ProvisioningSucceeded / ProvisioningFailed.
+- node registration (node plugin NodeGetInfo + the kubelet's CSI node info): each node whose
+  ``spec.providerID`` names a Nova server gets the label
+  ``topology.cinder.csi.openstack.org/zone`` = the server's availability zone, so pods of the
+  zone's PVs can be scheduled there, as on a real cluster.
+- attacher (external-attacher + ControllerPublish/Unpublish) for each VolumeAttachment of the
+  driver: finalizer ``external-attacher/cinder-csi-openstack-org``; AttachVolume (skipped when
+  Cinder already shows the server; ``POST /servers/{id}/os-volume_attachments``, microversion
+  2.60 for a multiattach volume), then WaitDiskAttached, then ``status.attached: true`` with
+  ``attachmentMetadata.DevicePath``. A refusal (Cinder's 400 while another attach of the same
+  volume is in progress, Nova's "already attached" for a non-multiattach volume, a volume still
+  ``creating``) sets ``status.attachError`` and is retried with the sidecar's backoff (1 s
+  doubling to 5 min). Deletion: DetachVolume (nothing to do when ``available`` or already
+  ``detaching``; refused when the status is anything but ``in-use``), then WaitDiskDetached;
+  a refusal or a wait that times out sets ``status.detachError`` and is retried; the
+  finalizer goes once Cinder no longer lists the server.
 - deleter (external-provisioner + DeleteVolume): a PersistentVolume of the driver that this
   provisioner made, reclaim policy Delete, ``Released`` (or being deleted while not Bound):
   once no VolumeAttachment and no Cinder attachment remains, deletes the Cinder volume, waits
-  until Cinder no longer has it (Cinder's delete is asynchronous), removes the PV's finalizer
-  and deletes the PV. A volume is never deleted while attached. Reclaim policy Retain: nothing.
+  until Cinder no longer has it, removes the PV's finalizer and deletes the PV.
 
-Not done: snapshots, clones, data sources, resizing (ControllerExpandVolume), topology and
-availability zones, the node plugin (NodeStage/NodePublish: the kubelet double plays mounting),
-secrets, volume limits, inline ephemeral volumes, metrics, leader election.
+Not done: snapshots, clones, resizing, the ``availability`` parameter and accessibility
+requirements, CSINode objects, secrets, volume limits, inline ephemeral volumes, metrics,
+leader election.
 
     python -m lab.cinder_csi --kubeconfig K --clouds-yaml C --cloud devstack-admin \
-        [--profile fast|devstack] [--delay-scale F]
+        [--profile fast|devstack] [--delay-scale F] [--verbose]
 
-The profile only scales how long it waits for Cinder before giving up (the delays themselves are
-the OpenStack double's). Logs go to stdout; SIGTERM stops it cleanly.
+The profile only sets how long it waits for Cinder before giving up and retrying (the delays
+themselves are the OpenStack double's). Logs go to stderr; SIGTERM stops it cleanly.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
-import signal
-import socket
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.rest import ApiException
 from kubernetes.utils.quantity import parse_quantity
-from kubernetes.watch.watch import iter_resp_lines
 
-from lab import profiles
+from lab import daemon, profiles
+from lab.kube.client import api_client, meta, name_key, namespaced_key, raw, remove_finalizer, rfc3339, server_id_of
+from lab.kube.events import Recorder
+from lab.kube.informer import Informer
+from lab.kube.workqueue import Retry, Workers
 
 DRIVER = "cinder.csi.openstack.org"
 PROVISIONER_FINALIZER = "external-provisioner.volume.kubernetes.io/finalizer"
@@ -77,244 +81,173 @@ STORAGE_PROVISIONER_ANNOTATIONS = ("volume.kubernetes.io/storage-provisioner",
                                    "volume.beta.kubernetes.io/storage-provisioner")
 SELECTED_NODE = "volume.kubernetes.io/selected-node"
 FSTYPE_PARAMETER = "csi.storage.k8s.io/fstype"
+TOPOLOGY_KEY = "topology.cinder.csi.openstack.org/zone"  # pkg/csi/cinder/driver.go topologyKey
+CLUSTER_METADATA = "cinder.csi.openstack.org/cluster"
 GIB = 1024 ** 3
-# How long a single wait for Cinder may take (seconds) before the operation is retried.
+# The sidecars' retry: --retry-interval-start 1 s, --retry-interval-max 5 min.
+RETRY_START, RETRY_MAX = 1.0, 300.0
 
 log = logging.getLogger("cinder-csi")
 
 
-def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def meta(obj: dict) -> dict:
-    return obj.get("metadata") or {}
-
-
-def rv_int(obj: dict) -> int:
-    try:
-        return int(meta(obj).get("resourceVersion") or 0)
-    except ValueError:
-        return 0
-
-
-# --------------------------------------------------------------------------- Kubernetes plumbing
-
-class Informer:
-    """List, then watch one resource type; keeps a dict cache of the raw objects (JSON dicts)
-    and sets ``wake`` on every change. Relists on a 410 Gone or any error."""
-
-    def __init__(self, name: str, list_fn: Callable, wake: threading.Event, stop: threading.Event,
-                 key: Callable[[dict], str] | None = None, logger: logging.Logger | None = None):
-        self.name, self.list_fn, self.wake, self.stop = name, list_fn, wake, stop
-        self.log = logger or log
-        self.key = key or (lambda o: f"{meta(o).get('namespace', '')}/{meta(o)['name']}")
-        self.items: dict[str, dict] = {}
-        self.tombstones: dict[str, int] = {}  # key -> resourceVersion of its deletion
-        self.lock = threading.Lock()
-        self.synced = threading.Event()
-        self.thread = threading.Thread(target=self._run, name=f"watch-{name}", daemon=True)
-
-    def start(self) -> Informer:
-        self.thread.start()
-        return self
-
-    def snapshot(self) -> list[dict]:
-        with self.lock:
-            return list(self.items.values())
-
-    def get(self, key: str) -> dict | None:
-        with self.lock:
-            return self.items.get(key)
-
-    def put(self, obj: dict) -> None:
-        """Record an object we just wrote (newer than the cache), so the next reconcile does not
-        act on stale data before the watch event arrives."""
-        key = self.key(obj)
-        with self.lock:
-            if self.tombstones.get(key, -1) >= rv_int(obj):
-                return  # the watch already saw it deleted
-            old = self.items.get(key)
-            if old is None or rv_int(obj) >= rv_int(old):
-                self.items[key] = obj
-
-    def _run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                listed = json.loads(self.list_fn(_preload_content=False, _request_timeout=30).data)
-                rv = listed["metadata"]["resourceVersion"]
-                with self.lock:
-                    self.items = {self.key(o): o for o in listed.get("items") or []}
-                    self.tombstones.clear()
-                self.synced.set()
-                self.wake.set()
-                while not self.stop.is_set():
-                    rv = self._watch(rv)
-                    if rv is None:
-                        break  # 410 Gone: relist
-            except Exception as error:  # noqa: BLE001 - keep watching whatever happens
-                if self.stop.is_set():
-                    return
-                self.log.warning("watch %s: %s; relisting", self.name, error)
-                self.stop.wait(1.0)
-
-    def _watch(self, rv: str) -> str | None:
-        resp = self.list_fn(watch=True, resource_version=rv, allow_watch_bookmarks=True,
-                            timeout_seconds=240, _preload_content=False, _request_timeout=(10, 300))
-        try:
-            for line in iter_resp_lines(resp):
-                if self.stop.is_set():
-                    return rv
-                if not line:
-                    continue
-                event = json.loads(line)
-                kind, obj = event.get("type"), event.get("object") or {}
-                if kind == "ERROR":
-                    if obj.get("code") == 410:
-                        return None
-                    raise RuntimeError(f"watch error: {obj.get('message')}")
-                rv = meta(obj).get("resourceVersion", rv)
-                if kind == "BOOKMARK":
-                    continue
-                with self.lock:
-                    if kind == "DELETED":
-                        self.items.pop(self.key(obj), None)
-                        self.tombstones[self.key(obj)] = rv_int(obj)
-                    else:
-                        self.items[self.key(obj)] = obj
-                self.wake.set()
-        finally:
-            resp.close()
-            resp.release_conn()
-        return rv
-
-
-class Retry(Exception):
-    """Not an error: come back after ``delay`` seconds (waiting on something else)."""
-
-    def __init__(self, message: str, delay: float = 1.0):
-        super().__init__(message)
-        self.delay = delay
-
-
-class Workers:
-    """One operation per key at a time, on a small thread pool, with exponential backoff on
-    failure (like the sidecars' workqueues).
-
-    ``version`` names what an operation was asked for (operation, resourceVersion): once it
-    succeeded, the same version is not run again, so a cache that has not yet seen the result
-    of our own write does not repeat the operation. Call ``begin()`` before and ``end()`` after
-    each reconcile pass: keys no pass asks for any more are forgotten."""
-
-    def __init__(self, wake: threading.Event, size: int = 6, max_backoff: float = 30.0,
-                 logger: logging.Logger | None = None):
-        self.log = logger or log
-        self.pool = ThreadPoolExecutor(size, thread_name_prefix="op")
-        self.wake = wake
-        self.max_backoff = max_backoff
-        self.lock = threading.Lock()
-        self.busy: set[str] = set()
-        self.not_before: dict[str, float] = {}
-        self.failures: dict[str, int] = {}
-        self.done: dict[str, object] = {}
-        self.asked: set[str] = set()
-
-    def begin(self) -> None:
-        self.asked = set()
-
-    def end(self) -> None:
-        with self.lock:
-            for table in (self.not_before, self.failures, self.done):
-                for key in [k for k in table if k not in self.asked and k not in self.busy]:
-                    del table[key]
-
-    def submit(self, key: str, operation: Callable[[], None], version: object = None) -> None:
-        self.asked.add(key)
-        with self.lock:
-            if key in self.busy or time.monotonic() < self.not_before.get(key, 0.0):
-                return
-            if version is not None and self.done.get(key) == version:
-                return
-            self.busy.add(key)
-        self.pool.submit(self._run, key, operation, version)
-
-    def _run(self, key: str, operation: Callable[[], None], version: object) -> None:
-        delay = 0.0
-        try:
-            operation()
-            with self.lock:
-                self.failures.pop(key, None)
-                self.done[key] = version
-        except Retry as retry:
-            delay = retry.delay
-            self.log.debug("%s: %s", key, retry)
-        except Exception as error:  # noqa: BLE001 - an operation failure is retried with backoff
-            with self.lock:
-                count = self.failures[key] = self.failures.get(key, 0) + 1
-            delay = min(self.max_backoff, 0.5 * 2 ** (count - 1))
-            self.log.warning("%s failed (attempt %d, retry in %.1f s): %s", key, count, delay, error)
-        finally:
-            with self.lock:
-                self.busy.discard(key)
-                if delay:
-                    self.not_before[key] = time.monotonic() + delay
-                else:
-                    self.not_before.pop(key, None)
-            self.wake.set()
-
-    def shutdown(self) -> None:
-        self.pool.shutdown(wait=False, cancel_futures=True)
-
-
-def kube_api(kubeconfig: str) -> client.ApiClient:
-    configuration = client.Configuration()
-    config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
-    configuration.connection_pool_maxsize = 32
-    return client.ApiClient(configuration)
-
-
-def remove_finalizer(finalizer: str) -> dict:
-    """A strategic merge patch that removes one finalizer and keeps the others."""
-    return {"metadata": {"$deleteFromPrimitiveList/finalizers": [finalizer]}}
-
-
-def raw(call: Callable, *args, **kwargs) -> dict:
-    """Call a kubernetes client method and return the JSON answer as a dict."""
-    return json.loads(call(*args, _preload_content=False, _request_timeout=30, **kwargs).data or b"{}")
-
-
-class Recorder:
-    """core/v1 Events, like client-go's event recorder (no aggregation)."""
-
-    def __init__(self, core: client.CoreV1Api, component: str, host: str | None = None):
-        self.core, self.component, self.host = core, component, host
-        self.instance = host or socket.gethostname()
-
-    def event(self, obj: dict, kind: str, event_type: str, reason: str, message: str) -> None:
-        m = meta(obj)
-        namespace = m.get("namespace") or "default"
-        now = now_rfc3339()
-        body = {
-            "metadata": {"name": f"{m['name']}.{uuid.uuid4().hex[:16]}", "namespace": namespace},
-            "involvedObject": {"kind": kind, "name": m["name"], "namespace": m.get("namespace"),
-                               "uid": m.get("uid"), "apiVersion": obj.get("apiVersion") or "v1",
-                               "resourceVersion": m.get("resourceVersion")},
-            "type": event_type, "reason": reason, "message": message,
-            "source": {"component": self.component, **({"host": self.host} if self.host else {})},
-            "reportingComponent": self.component, "reportingInstance": self.instance,
-            "firstTimestamp": now, "lastTimestamp": now, "count": 1,
-        }
-        try:
-            self.core.create_namespaced_event(namespace, body, _request_timeout=10)
-        except Exception as error:  # noqa: BLE001 - an event is best effort
-            log.debug("event %s on %s: %s", reason, m.get("name"), error)
-
-
-# --------------------------------------------------------------------------- OpenStack side
-
 class CloudError(Exception):
     """OpenStack refused an operation; the message is what the real driver would report."""
 
+
+# --------------------------------------------------------------------------- decisions (pure)
+
+def wants_provisioning(claim: dict, classes: dict[str, dict]) -> bool:
+    """Whether external-provisioner would call CreateVolume for this claim now."""
+    m, spec = meta(claim), claim.get("spec") or {}
+    if m.get("deletionTimestamp") or spec.get("volumeName"):
+        return False
+    if (claim.get("status") or {}).get("phase", "Pending") != "Pending":
+        return False
+    annotations = m.get("annotations") or {}
+    if DRIVER not in (annotations.get(a) for a in STORAGE_PROVISIONER_ANNOTATIONS):
+        return False  # kube-controller-manager has not handed it to an external provisioner
+    storage_class = classes.get(spec.get("storageClassName") or "")
+    if storage_class is None or storage_class.get("provisioner") != DRIVER:
+        return False
+    return storage_class.get("volumeBindingMode") != "WaitForFirstConsumer" or bool(annotations.get(SELECTED_NODE))
+
+
+def requested_gib(claim: dict) -> int:
+    """The claim's request rounded up to whole GiB (util.RoundUpSize), at least 1."""
+    requested = (((claim.get("spec") or {}).get("resources") or {}).get("requests") or {}).get("storage", "1Gi")
+    return max(1, math.ceil(parse_quantity(requested) / GIB))
+
+
+def volume_request(claim: dict, storage_class: dict) -> dict:
+    """The Cinder volume CreateVolume asks for: name, size, type (None = Cinder's default) and
+    the metadata the driver and external-provisioner's extra-create-metadata add."""
+    m = meta(claim)
+    name = f"pvc-{m['uid']}"
+    return {"name": name, "size": requested_gib(claim),
+            "volume_type": (storage_class.get("parameters") or {}).get("type") or None,
+            "metadata": {CLUSTER_METADATA: "kubernetes", "csi.storage.k8s.io/pvc/name": m["name"],
+                         "csi.storage.k8s.io/pvc/namespace": m["namespace"], "csi.storage.k8s.io/pv/name": name}}
+
+
+def existing_volume(volumes: list[dict], size_gib: int) -> dict | None:
+    """CreateVolume's idempotence: one volume of that name is returned as it is, whatever its
+    status; a different size or several volumes of that name are errors."""
+    if len(volumes) > 1:
+        raise CloudError("Multiple volumes reported by Cinder with same name")
+    if not volumes:
+        return None
+    if int(volumes[0].get("size") or 0) != size_gib:
+        raise CloudError("Volume Already exists with same name and different capacity")
+    return volumes[0]
+
+
+def pv_manifest(claim: dict, storage_class: dict, volume: dict, identity: str, with_topology: bool = True) -> dict:
+    m, spec = meta(claim), claim.get("spec") or {}
+    parameters = storage_class.get("parameters") or {}
+    volume_mode = spec.get("volumeMode") or "Filesystem"
+    csi = {"driver": DRIVER, "volumeHandle": volume["id"],
+           "volumeAttributes": {"storage.kubernetes.io/csiProvisionerIdentity": identity}}
+    if volume_mode == "Filesystem":
+        csi["fsType"] = parameters.get(FSTYPE_PARAMETER) or "ext4"
+    pv_spec = {
+        "accessModes": list(spec.get("accessModes") or ["ReadWriteOnce"]),
+        "capacity": {"storage": f"{int(volume['size'])}Gi"},
+        "claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "name": m["name"],
+                     "namespace": m["namespace"], "uid": m["uid"], "resourceVersion": m.get("resourceVersion")},
+        "csi": csi,
+        "persistentVolumeReclaimPolicy": storage_class.get("reclaimPolicy") or "Delete",
+        "storageClassName": spec["storageClassName"],
+        "volumeMode": volume_mode,
+    }
+    if storage_class.get("mountOptions"):
+        pv_spec["mountOptions"] = list(storage_class["mountOptions"])
+    zone = volume.get("availability_zone")
+    if with_topology and zone:  # controllerserver.go getTopology: the zone Cinder put the volume in
+        pv_spec["nodeAffinity"] = {"required": {"nodeSelectorTerms": [
+            {"matchExpressions": [{"key": TOPOLOGY_KEY, "operator": "In", "values": [zone]}]}]}}
+    return {"apiVersion": "v1", "kind": "PersistentVolume",
+            "metadata": {"name": f"pvc-{m['uid']}", "annotations": {PROVISIONED_BY: DRIVER},
+                         "finalizers": [PROVISIONER_FINALIZER]},
+            "spec": pv_spec}
+
+
+def is_multiattach(volume: dict) -> bool:
+    """openstacksdk names Cinder's ``multiattach`` field ``is_multiattach``."""
+    return bool(volume.get("is_multiattach", volume.get("multiattach")))
+
+
+def attached_servers(volume: dict | None) -> set[str]:
+    return {a.get("server_id") for a in (volume or {}).get("attachments") or [] if a.get("server_id")}
+
+
+def device_path(volume: dict, server_id: str) -> str:
+    """GetAttachmentDiskPath: the device of the server's attachment (the volume must be in-use)."""
+    if volume.get("status") != "in-use":
+        raise CloudError(f"can not get device path of volume {volume.get('name')}, "
+                         f"its status is {volume.get('status')}")
+    for attachment in volume.get("attachments") or []:
+        if attachment.get("server_id") == server_id:
+            return attachment.get("device") or ""
+    raise CloudError(f'disk "{volume["id"]}" is not attached to compute: "{server_id}"')
+
+
+ALREADY_DETACHED, DETACH, WAIT_DETACHED = "detached", "detach", "wait"
+
+
+def detach_step(volume: dict | None, server_id: str) -> str:
+    """DetachVolume's decision: nothing to do when the volume is gone, ``available`` or not on
+    this server; only wait when Cinder is already ``detaching`` it (another detach of the same
+    volume in progress: the real driver returns nil and its wait retries); detach when
+    ``in-use`` on this server; any other status is refused."""
+    if volume is None or volume.get("status") == "available":
+        return ALREADY_DETACHED
+    if volume.get("status") == "detaching":
+        return WAIT_DETACHED
+    if volume.get("status") != "in-use":
+        raise CloudError(f"can not detach volume {volume.get('name')}, its status is {volume.get('status')}")
+    return DETACH if server_id in attached_servers(volume) else ALREADY_DETACHED
+
+
+def wants_deletion(pv: dict) -> bool:
+    m, spec = meta(pv), pv.get("spec") or {}
+    if (spec.get("csi") or {}).get("driver") != DRIVER:
+        return False
+    if (m.get("annotations") or {}).get(PROVISIONED_BY) != DRIVER:
+        return False
+    if spec.get("persistentVolumeReclaimPolicy", "Delete") != "Delete":
+        return False
+    phase = (pv.get("status") or {}).get("phase")
+    if not m.get("deletionTimestamp"):
+        return phase == "Released"
+    # Being deleted: ours to finish while our finalizer holds it (and nobody is bound to it).
+    return PROVISIONER_FINALIZER in (m.get("finalizers") or []) and phase != "Bound"
+
+
+def zone_label_patch(node: dict, zone: str | None) -> dict | None:
+    """The label patch that gives a node its zone, or None when it has it (or no zone is known)."""
+    if not zone or (meta(node).get("labels") or {}).get(TOPOLOGY_KEY) == zone:
+        return None
+    return {"metadata": {"labels": {TOPOLOGY_KEY: zone}}}
+
+
+def poll(check: Callable[[], object], timeout: float, what: str, stop: threading.Event,
+         sleep: Callable[[float], object] | None = None, clock: Callable[[], float] = time.monotonic):
+    """Call ``check`` until it returns something true; CloudError after ``timeout`` seconds.
+    The interval grows from 0.1 s by half each time up to 1 s."""
+    sleep = sleep or stop.wait
+    deadline = clock() + timeout
+    interval = 0.1
+    while True:
+        result = check()
+        if result:
+            return result
+        if clock() > deadline or stop.is_set():
+            raise CloudError(f"timed out after {timeout:.0f} s waiting for {what}")
+        sleep(interval)
+        interval = min(1.0, interval * 1.5)
+
+
+# --------------------------------------------------------------------------- OpenStack side
 
 class Cloud:
     """openstacksdk against one clouds.yaml entry; one connection per thread."""
@@ -343,17 +276,13 @@ class Cloud:
         except exceptions.NotFoundException:
             return None
 
-    def volume_by_name(self, name: str) -> dict | None:
-        found = [v.to_dict() for v in self.conn.block_storage.volumes(details=True, name=name)
-                 if v.name == name]
-        return found[0] if found else None
+    def volumes_named(self, name: str) -> list[dict]:
+        return [v.to_dict() for v in self.conn.block_storage.volumes(details=True, name=name) if v.name == name]
 
-    def create_volume(self, name: str, size_gib: int, volume_type: str | None,
-                      metadata: dict[str, str]) -> dict:
+    def create_volume(self, name: str, size: int, volume_type: str | None, metadata: dict[str, str]) -> dict:
         from openstack import exceptions
 
-        attrs = {"name": name, "size": size_gib, "metadata": metadata,
-                 "description": "Created by OpenStack Cinder CSI driver"}
+        attrs = {"name": name, "size": size, "metadata": metadata}
         if volume_type:
             attrs["volume_type"] = volume_type
         try:
@@ -369,26 +298,28 @@ class Cloud:
         except exceptions.HttpException as error:
             raise CloudError(f"DeleteVolume failed with error {error}") from error
 
-    def attach(self, server_id: str, volume_id: str) -> dict:
-        response = self.conn.compute.post(
-            f"/servers/{server_id}/os-volume_attachments",
-            json={"volumeAttachment": {"volumeId": volume_id}}, microversion="2.60")
-        if response.status_code >= 400:
-            raise CloudError(f"failed to attach {volume_id} volume to {server_id} compute: "
-                             f"{_http_error(response)}")
+    def server_zone(self, server_id: str) -> str | None:
+        from openstack import exceptions
+
         try:
-            return response.json().get("volumeAttachment") or {}
-        except ValueError:
-            return {}
+            return self.conn.compute.get_server(server_id).availability_zone or None
+        except exceptions.NotFoundException:
+            return None
+
+    def attach(self, server_id: str, volume_id: str, multiattach: bool) -> None:
+        # openstack_volumes.go AttachVolume: microversion 2.60 only for a multiattach volume.
+        extra = {"microversion": "2.60"} if multiattach else {}
+        response = self.conn.compute.post(f"/servers/{server_id}/os-volume_attachments",
+                                          json={"volumeAttachment": {"volumeId": volume_id}}, **extra)
+        if response.status_code >= 400:
+            raise CloudError(f"failed to attach {volume_id} volume to {server_id} compute: {_http_error(response)}")
 
     def detach(self, server_id: str, volume_id: str) -> None:
-        response = self.conn.compute.delete(
-            f"/servers/{server_id}/os-volume_attachments/{volume_id}", microversion="2.60")
+        response = self.conn.compute.delete(f"/servers/{server_id}/os-volume_attachments/{volume_id}")
         if response.status_code == 404:
             return  # not attached (any more): what the driver treats as detached
         if response.status_code >= 400:
-            raise CloudError(f"failed to detach volume {volume_id} from {server_id} compute: "
-                             f"{_http_error(response)}")
+            raise CloudError(f"failed to detach volume {volume_id} from compute {server_id} : {_http_error(response)}")
 
 
 def _http_error(response) -> str:
@@ -403,17 +334,6 @@ def _http_error(response) -> str:
             f"{response.request.url}], but got {response.status_code} instead: {message}")
 
 
-def attached_servers(volume: dict) -> set[str]:
-    return {a.get("server_id") for a in volume.get("attachments") or [] if a.get("server_id")}
-
-
-def server_of(node: dict | None) -> str | None:
-    provider_id = ((node or {}).get("spec") or {}).get("providerID") or ""
-    if not provider_id.startswith("openstack://"):
-        return None
-    return provider_id.rstrip("/").rsplit("/", 1)[-1] or None
-
-
 # --------------------------------------------------------------------------- the controller
 
 class CinderCSI:
@@ -422,36 +342,40 @@ class CinderCSI:
         self.storage = client.StorageV1Api(api)
         self.cloud = cloud
         self.wait_timeout = wait_timeout
-        self.wake, self.stop = threading.Event(), threading.Event()
-        self.workers = Workers(self.wake)
+        self.wake, self.stop_event = threading.Event(), threading.Event()
+        self.workers = Workers(self.wake.set, backoff_start=RETRY_START, backoff_cap=RETRY_MAX, logger=log)
         self.recorder = Recorder(self.core, f"{DRIVER}_csi-cinder-controllerplugin-double")
         self.identity = f"{int(time.time() * 1000)}-{uuid.uuid4().int % 10000}-{DRIVER}"
-        by_name = lambda o: meta(o)["name"]  # noqa: E731
-        self.claims = Informer("pvcs", self.core.list_persistent_volume_claim_for_all_namespaces,
-                               self.wake, self.stop)
-        self.volumes = Informer("pvs", self.core.list_persistent_volume, self.wake, self.stop, by_name)
-        self.classes = Informer("storageclasses", self.storage.list_storage_class, self.wake,
-                                self.stop, by_name)
-        self.attachments = Informer("volumeattachments", self.storage.list_volume_attachment,
-                                    self.wake, self.stop, by_name)
-        self.nodes = Informer("nodes", self.core.list_node, self.wake, self.stop, by_name)
+
+        def informer(name, list_fn, key=name_key):
+            return Informer(name, list_fn, self.wake.set, self.stop_event, key, log)
+
+        self.claims = informer("pvcs", self.core.list_persistent_volume_claim_for_all_namespaces, namespaced_key)
+        self.volumes = informer("pvs", self.core.list_persistent_volume)
+        self.classes = informer("storageclasses", self.storage.list_storage_class)
+        self.attachments = informer("volumeattachments", self.storage.list_volume_attachment)
+        self.nodes = informer("nodes", self.core.list_node)
         self.informers = [self.claims, self.volumes, self.classes, self.attachments, self.nodes]
 
     # ---- main loop
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.wake.set()
+
     def run(self) -> None:
         for informer in self.informers:
             informer.start()
         for informer in self.informers:
             while not informer.synced.wait(0.5):
-                if self.stop.is_set():
+                if self.stop_event.is_set():
                     return
         log.info("cinder-csi double: caches synced; provisioner, attacher and deleter running")
-        while not self.stop.is_set():
+        while not self.stop_event.is_set():
             self.wake.wait(0.4)
             self.wake.clear()
             try:
                 self.reconcile()
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - one bad pass must not stop the controller
                 log.exception("reconcile")
         self.workers.shutdown()
 
@@ -466,121 +390,76 @@ class CinderCSI:
         classes = {meta(c)["name"]: c for c in self.classes.snapshot()}
         pvs = self.volumes.snapshot()
         pv_names = {meta(pv)["name"] for pv in pvs}
+        for node in self.nodes.snapshot():
+            node_name = meta(node)["name"]
+            if server_id_of(node) and not (meta(node).get("labels") or {}).get(TOPOLOGY_KEY):
+                self.workers.submit(f"node/{node_name}", lambda n=node_name: self.register_node(n),
+                                    ("register", meta(node).get("resourceVersion")))
         for claim in self.claims.snapshot():
-            if self._wants_provisioning(claim, classes) and f"pvc-{meta(claim)['uid']}" not in pv_names:
+            if wants_provisioning(claim, classes) and f"pvc-{meta(claim)['uid']}" not in pv_names:
                 key = f"provision/{meta(claim)['namespace']}/{meta(claim)['name']}"
                 self.workers.submit(key, lambda c=claim: self.provision(c, classes),
                                     ("provision", meta(claim).get("resourceVersion")))
         for va in self.attachments.snapshot():
-            spec = va.get("spec") or {}
-            if spec.get("attacher") != DRIVER:
+            if (va.get("spec") or {}).get("attacher") != DRIVER:
                 continue
-            name = meta(va)["name"]
+            name, rv = meta(va)["name"], meta(va).get("resourceVersion")
             if meta(va).get("deletionTimestamp"):
                 if ATTACHER_FINALIZER in (meta(va).get("finalizers") or []):
-                    self.workers.submit(f"va/{name}", lambda n=name: self.detach(n),
-                                        ("detach", meta(va).get("resourceVersion")))
+                    self.workers.submit(f"va/{name}", lambda n=name: self.detach(n), ("detach", rv))
             elif not (va.get("status") or {}).get("attached"):
-                self.workers.submit(f"va/{name}", lambda n=name: self.attach(n),
-                                    ("attach", meta(va).get("resourceVersion")))
+                self.workers.submit(f"va/{name}", lambda n=name: self.attach(n), ("attach", rv))
         for pv in pvs:
-            if self._wants_deletion(pv):
-                self.workers.submit(f"delete/{meta(pv)['name']}", lambda n=meta(pv)["name"]: self.delete(n),
+            pv_name = meta(pv)["name"]
+            if wants_deletion(pv):
+                self.workers.submit(f"delete/{pv_name}", lambda n=pv_name: self.delete(n),
                                     ("delete", meta(pv).get("resourceVersion")))
 
-    # ---- provisioner
-    @staticmethod
-    def _wants_provisioning(claim: dict, classes: dict[str, dict]) -> bool:
-        m, spec = meta(claim), claim.get("spec") or {}
-        if m.get("deletionTimestamp") or spec.get("volumeName"):
-            return False
-        if (claim.get("status") or {}).get("phase", "Pending") != "Pending":
-            return False
-        annotations = m.get("annotations") or {}
-        if DRIVER not in (annotations.get(a) for a in STORAGE_PROVISIONER_ANNOTATIONS):
-            return False  # kube-controller-manager has not handed it to an external provisioner
-        storage_class = classes.get(spec.get("storageClassName") or "")
-        if storage_class is None or storage_class.get("provisioner") != DRIVER:
-            return False
-        if storage_class.get("volumeBindingMode") == "WaitForFirstConsumer" and not annotations.get(SELECTED_NODE):
-            return False
-        return True
+    # ---- node registration
+    def register_node(self, name: str) -> None:
+        node = self.nodes.get(name)
+        server_id = server_id_of(node)
+        if node is None or server_id is None:
+            return
+        patch = zone_label_patch(node, self.cloud.server_zone(server_id))
+        if patch is None:
+            raise Retry(f"node {name}: no availability zone for server {server_id} yet", 5.0)
+        self.nodes.put(raw(self.core.patch_node, name, patch))
+        log.info("node %s: %s=%s", name, TOPOLOGY_KEY, patch["metadata"]["labels"][TOPOLOGY_KEY])
 
+    # ---- provisioner
     def provision(self, claim: dict, classes: dict[str, dict]) -> None:
         m, spec = meta(claim), claim.get("spec") or {}
         current = self.claims.get(f"{m['namespace']}/{m['name']}")
-        if current is None or meta(current).get("uid") != m["uid"] or not self._wants_provisioning(current, classes):
+        if current is None or meta(current).get("uid") != m["uid"] or not wants_provisioning(current, classes):
             return
         storage_class = classes[spec["storageClassName"]]
-        parameters = storage_class.get("parameters") or {}
-        pv_name = f"pvc-{m['uid']}"
-        requested = ((spec.get("resources") or {}).get("requests") or {}).get("storage", "1Gi")
-        size_gib = max(1, math.ceil(parse_quantity(requested) / GIB))
-        volume_type = parameters.get("type") or None
+        request = volume_request(claim, storage_class)
+        self.recorder.event(claim, "PersistentVolumeClaim", "Normal", "Provisioning",
+                            f'External provisioner is provisioning volume for claim "{m["namespace"]}/{m["name"]}"')
         try:
-            volume = self.cloud.volume_by_name(pv_name)
-            if volume is not None and volume.get("status") == "error":
-                log.info("volume %s (%s) is in error state: deleting it and creating it again",
-                         pv_name, volume["id"])
-                self.cloud.delete_volume(volume["id"])
-                self._wait_gone(volume["id"])
-                volume = None
-            if volume is None:
-                self.recorder.event(claim, "PersistentVolumeClaim", "Normal", "Provisioning",
-                                    f'External provisioner is provisioning volume for claim '
-                                    f'"{m["namespace"]}/{m["name"]}"')
-                volume = self.cloud.create_volume(pv_name, size_gib, volume_type, {
-                    "cinder.csi.openstack.org/cluster": "kubernetes",
-                    "csi.storage.k8s.io/pvc/name": m["name"],
-                    "csi.storage.k8s.io/pvc/namespace": m["namespace"],
-                    "csi.storage.k8s.io/pv/name": pv_name,
-                })
-                log.info("claim %s/%s: created volume %s (%s, %d GiB, type %s)", m["namespace"],
-                         m["name"], pv_name, volume["id"], size_gib, volume_type or "(default)")
-            volume = self._wait_status(volume["id"], "available", ("error",))
+            volume = existing_volume(self.cloud.volumes_named(request["name"]), request["size"])
+            if volume is not None:
+                log.info("claim %s/%s: volume %s (%s) already exists (status %s): using it", m["namespace"],
+                         m["name"], request["name"], volume["id"], volume.get("status"))
+            else:
+                volume = self.cloud.create_volume(**request)
+                log.info("claim %s/%s: created volume %s (%s, %d GiB, type %s)", m["namespace"], m["name"],
+                         request["name"], volume["id"], request["size"], request["volume_type"] or "(default)")
         except CloudError as error:
             self.recorder.event(claim, "PersistentVolumeClaim", "Warning", "ProvisioningFailed",
-                                f'failed to provision volume with StorageClass '
-                                f'"{spec["storageClassName"]}": rpc error: code = Internal desc = {error}')
+                                f'failed to provision volume with StorageClass "{spec["storageClassName"]}": '
+                                f"rpc error: code = Internal desc = {error}")
             raise
-        pv = self._pv_manifest(claim, storage_class, volume, size_gib)
         try:
-            created = raw(self.core.create_persistent_volume, pv)
-            self.volumes.put(created)
+            self.volumes.put(raw(self.core.create_persistent_volume, pv_manifest(claim, storage_class, volume,
+                                                                                 self.identity)))
         except ApiException as error:
             if error.status != 409:
                 raise
-        log.info("claim %s/%s: created PersistentVolume %s", m["namespace"], m["name"], pv_name)
+        log.info("claim %s/%s: created PersistentVolume %s", m["namespace"], m["name"], request["name"])
         self.recorder.event(claim, "PersistentVolumeClaim", "Normal", "ProvisioningSucceeded",
-                            f"Successfully provisioned volume {pv_name}")
-
-    def _pv_manifest(self, claim: dict, storage_class: dict, volume: dict, size_gib: int) -> dict:
-        m, spec = meta(claim), claim.get("spec") or {}
-        parameters = storage_class.get("parameters") or {}
-        volume_mode = spec.get("volumeMode") or "Filesystem"
-        csi = {"driver": DRIVER, "volumeHandle": volume["id"],
-               "volumeAttributes": {"storage.kubernetes.io/csiProvisionerIdentity": self.identity}}
-        if volume_mode == "Filesystem":
-            csi["fsType"] = parameters.get(FSTYPE_PARAMETER) or "ext4"
-        pv_spec = {
-            "accessModes": list(spec.get("accessModes") or ["ReadWriteOnce"]),
-            "capacity": {"storage": f"{size_gib}Gi"},
-            "claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "name": m["name"],
-                         "namespace": m["namespace"], "uid": m["uid"],
-                         "resourceVersion": m.get("resourceVersion")},
-            "csi": csi,
-            "persistentVolumeReclaimPolicy": storage_class.get("reclaimPolicy") or "Delete",
-            "storageClassName": spec["storageClassName"],
-            "volumeMode": volume_mode,
-        }
-        if storage_class.get("mountOptions"):
-            pv_spec["mountOptions"] = list(storage_class["mountOptions"])
-        return {
-            "apiVersion": "v1", "kind": "PersistentVolume",
-            "metadata": {"name": f"pvc-{m['uid']}", "annotations": {PROVISIONED_BY: DRIVER},
-                         "finalizers": [PROVISIONER_FINALIZER]},
-            "spec": pv_spec,
-        }
+                            f"Successfully provisioned volume {request['name']}")
 
     # ---- attacher
     def _va_volume_and_server(self, va: dict) -> tuple[str, str]:
@@ -590,7 +469,7 @@ class CinderCSI:
         if pv is None:
             raise Retry(f"PersistentVolume {pv_name} not found yet", 1.0)
         volume_id = ((pv.get("spec") or {}).get("csi") or {}).get("volumeHandle")
-        server_id = server_of(self.nodes.get(spec.get("nodeName") or ""))
+        server_id = server_id_of(self.nodes.get(spec.get("nodeName") or ""))
         if not volume_id or not server_id:
             raise CloudError(f"node {spec.get('nodeName')} has no OpenStack server id (providerID) "
                              f"or PV {pv_name} no volume handle")
@@ -601,8 +480,7 @@ class CinderCSI:
         if va is None or meta(va).get("deletionTimestamp") or (va.get("status") or {}).get("attached"):
             return
         if ATTACHER_FINALIZER not in (meta(va).get("finalizers") or []):
-            va = raw(self.storage.patch_volume_attachment, name,
-                     {"metadata": {"finalizers": [ATTACHER_FINALIZER]}})
+            va = raw(self.storage.patch_volume_attachment, name, {"metadata": {"finalizers": [ATTACHER_FINALIZER]}})
             self.attachments.put(va)
         started = time.monotonic()
         try:
@@ -610,24 +488,27 @@ class CinderCSI:
             volume = self.cloud.volume(volume_id)
             if volume is None:
                 raise CloudError(f"[ControllerPublishVolume] Volume {volume_id} not found")
-            device = "/dev/vdb"
             if server_id not in attached_servers(volume):
-                answer = self.cloud.attach(server_id, volume_id)
-                device = answer.get("device") or device
-                volume = self._wait_attached(volume_id, server_id)
-            for attachment in volume.get("attachments") or []:
-                if attachment.get("server_id") == server_id and attachment.get("device"):
-                    device = attachment["device"]
+                try:
+                    self.cloud.attach(server_id, volume_id, is_multiattach(volume))
+                except CloudError as error:
+                    raise CloudError(f"[ControllerPublishVolume] Attach Volume failed with error {error}") from error
+                volume = self._wait(lambda: self._attached(volume_id, server_id),
+                                    f'volume "{volume_id}" to be attached')
+            device = device_path(volume, server_id)
         except CloudError as error:
-            message = (f"rpc error: code = Internal desc = [ControllerPublishVolume] Attach Volume "
-                       f"failed with error {error}")
-            self._va_status(name, {"attached": False,
-                                   "attachError": {"message": message, "time": now_rfc3339()}})
+            self._va_status(name, {"attached": False, "attachError": {
+                "message": f"rpc error: code = Internal desc = {error}", "time": rfc3339()}})
             raise
-        self._va_status(name, {"attached": True, "attachmentMetadata": {"DevicePath": device},
-                               "attachError": None})
+        self._va_status(name, {"attached": True, "attachmentMetadata": {"DevicePath": device}, "attachError": None})
         log.info("attached volume %s to server %s (node %s) in %.2f s", volume_id, server_id,
                  (va.get("spec") or {}).get("nodeName"), time.monotonic() - started)
+
+    def _attached(self, volume_id: str, server_id: str) -> dict | None:
+        volume = self.cloud.volume(volume_id)
+        if volume is None:
+            raise CloudError(f"volume {volume_id} disappeared")
+        return volume if server_id in attached_servers(volume) and volume.get("status") == "in-use" else None
 
     def _va_status(self, name: str, status: dict) -> None:
         try:
@@ -642,44 +523,29 @@ class CinderCSI:
             return
         started = time.monotonic()
         volume_id, server_id = self._va_volume_and_server(va)
-        volume = self.cloud.volume(volume_id)
         try:
-            if volume is not None and server_id in attached_servers(volume):
+            step = detach_step(self.cloud.volume(volume_id), server_id)
+            if step == DETACH:
                 self.cloud.detach(server_id, volume_id)
-                self._wait_detached(volume_id, server_id)
+            if step != ALREADY_DETACHED:
+                self._wait(lambda: server_id not in attached_servers(self.cloud.volume(volume_id)),
+                           f'volume "{volume_id}" to detach')
         except CloudError as error:
             self._va_status(name, {"detachError": {
-                "message": f"rpc error: code = Internal desc = [ControllerUnpublishVolume] {error}",
-                "time": now_rfc3339()}})
+                "message": f"rpc error: code = Internal desc = ControllerUnpublishVolume failed with error {error}",
+                "time": rfc3339()}})
             raise
         try:
-            self.attachments.put(raw(self.storage.patch_volume_attachment, name,
-                                     remove_finalizer(ATTACHER_FINALIZER)))
+            self.attachments.put(raw(self.storage.patch_volume_attachment, name, remove_finalizer(ATTACHER_FINALIZER)))
         except ApiException as error:
             if error.status != 404:
                 raise
-        log.info("detached volume %s from server %s in %.2f s", volume_id, server_id,
-                 time.monotonic() - started)
+        log.info("detached volume %s from server %s in %.2f s", volume_id, server_id, time.monotonic() - started)
 
     # ---- deleter
-    @staticmethod
-    def _wants_deletion(pv: dict) -> bool:
-        m, spec = meta(pv), pv.get("spec") or {}
-        if (spec.get("csi") or {}).get("driver") != DRIVER:
-            return False
-        if (m.get("annotations") or {}).get(PROVISIONED_BY) != DRIVER:
-            return False
-        if spec.get("persistentVolumeReclaimPolicy", "Delete") != "Delete":
-            return False
-        phase = (pv.get("status") or {}).get("phase")
-        if not m.get("deletionTimestamp"):
-            return phase == "Released"
-        # Being deleted: ours to finish while our finalizer holds it (and nobody is bound to it).
-        return PROVISIONER_FINALIZER in (m.get("finalizers") or []) and phase != "Bound"
-
     def delete(self, name: str) -> None:
         pv = self.volumes.get(name)
-        if pv is None or not self._wants_deletion(pv):
+        if pv is None or not wants_deletion(pv):
             return
         volume_id = pv["spec"]["csi"]["volumeHandle"]
         users = [meta(va)["name"] for va in self.attachments.snapshot()
@@ -690,7 +556,10 @@ class CinderCSI:
         volume = self.cloud.volume(volume_id)
         if volume is not None:
             if attached_servers(volume):
-                raise Retry(f"volume {volume_id} is still attached to {attached_servers(volume)}", 0.5)
+                error = CloudError(f'cannot delete the volume "{volume_id}", it\'s still attached to a node')
+                self.recorder.event(pv, "PersistentVolume", "Warning", "VolumeFailedDelete",
+                                    f"rpc error: code = Internal desc = DeleteVolume failed with error {error}")
+                raise error
             if volume.get("status") != "deleting":
                 try:
                     self.cloud.delete_volume(volume_id)
@@ -699,7 +568,7 @@ class CinderCSI:
                                         f"rpc error: code = Internal desc = {error}")
                     raise
                 log.info("PersistentVolume %s released: deleting Cinder volume %s", name, volume_id)
-            self._wait_gone(volume_id)
+            self._wait(lambda: self._gone(volume_id), f"volume {volume_id} to be deleted")
         # Like external-provisioner: delete the PV object, then let it go (our finalizer).
         try:
             if not meta(pv).get("deletionTimestamp"):
@@ -711,50 +580,14 @@ class CinderCSI:
         log.info("Cinder volume %s deleted, PersistentVolume %s deleted (%.2f s)", volume_id, name,
                  time.monotonic() - started)
 
-    # ---- waits on Cinder
-    def _poll(self, what: str, check: Callable[[], dict | bool | None]):
-        deadline = time.monotonic() + self.wait_timeout
-        interval = 0.1
-        while True:
-            result = check()
-            if result:
-                return result
-            if time.monotonic() > deadline or self.stop.is_set():
-                raise CloudError(f"timed out after {self.wait_timeout:.0f} s waiting for {what}")
-            time.sleep(interval)
-            interval = min(1.0, interval * 1.5)
+    def _gone(self, volume_id: str) -> bool:
+        volume = self.cloud.volume(volume_id)
+        if volume is not None and volume.get("status") == "error_deleting":
+            raise CloudError(f"volume {volume_id} is in error_deleting state")
+        return volume is None
 
-    def _wait_status(self, volume_id: str, status: str, failed: tuple[str, ...]) -> dict:
-        def check():
-            volume = self.cloud.volume(volume_id)
-            if volume is None:
-                raise CloudError(f"volume {volume_id} disappeared")
-            if volume.get("status") in failed:
-                raise CloudError(f"volume {volume_id} is in {volume['status']} state")
-            return volume if volume.get("status") == status else None
-        return self._poll(f"volume {volume_id} to become {status}", check)
-
-    def _wait_attached(self, volume_id: str, server_id: str) -> dict:
-        def check():
-            volume = self.cloud.volume(volume_id)
-            if volume is None:
-                raise CloudError(f"volume {volume_id} disappeared")
-            return volume if server_id in attached_servers(volume) else None
-        return self._poll(f"volume {volume_id} to be attached to {server_id}", check)
-
-    def _wait_detached(self, volume_id: str, server_id: str) -> None:
-        def check():
-            volume = self.cloud.volume(volume_id)
-            return volume is None or server_id not in attached_servers(volume)
-        self._poll(f"volume {volume_id} to be detached from {server_id}", check)
-
-    def _wait_gone(self, volume_id: str) -> None:
-        def check():
-            volume = self.cloud.volume(volume_id)
-            if volume is not None and volume.get("status") == "error_deleting":
-                raise CloudError(f"volume {volume_id} is in error_deleting state")
-            return volume is None
-        self._poll(f"volume {volume_id} to be deleted", check)
+    def _wait(self, check: Callable[[], object], what: str):
+        return poll(check, self.wait_timeout, what, self.stop_event)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -769,23 +602,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--delay-scale", type=float, default=1.0)
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stdout,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    for noisy in ("urllib3", "keystoneauth", "openstack", "stevedore", "kubernetes"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    controller = CinderCSI(kube_api(args.kubeconfig), Cloud(args.clouds_yaml, args.cloud),
+    daemon.setup_logging(args.verbose)
+    controller = CinderCSI(api_client(args.kubeconfig), Cloud(args.clouds_yaml, args.cloud),
                            wait_timeout=profiles.delays(args.profile, args.delay_scale).csi_cinder_wait)
-
-    def stop(signum, _frame):
-        log.info("signal %d: stopping", signum)
-        controller.stop.set()
-        controller.wake.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    controller.run()
-    log.info("stopped")
-    return 0
+    return daemon.run_until_signalled(controller.run, controller.stop, "cinder-csi")
 
 
 if __name__ == "__main__":

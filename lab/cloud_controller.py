@@ -1,60 +1,52 @@
 """A DOUBLE of the OpenStack cloud controller manager (OCCM) for the lab: its LoadBalancer part.
 
 Stands for openstack-cloud-controller-manager's service controller (kubernetes/
-cloud-provider-openstack, Octavia provider) with cluster name ``kubernetes``. It really calls the
-OpenStack API (the lab's OpenStack double) with openstacksdk, as the ``devstack-admin`` cloud of a
-clouds.yaml (the real one reads cloud.conf). It does not initialise nodes or routes (the lab's
-nodes are created with their providerID and addresses already set).
+cloud-provider-openstack, Octavia provider, ``pkg/openstack/loadbalancer.go`` and
+``pkg/util/openstack/loadbalancer.go``; the generic controller is kubernetes/cloud-provider
+``controllers/service/controller.go``). It really calls the OpenStack API (the lab's OpenStack
+double) with openstacksdk, as the ``devstack-admin`` cloud of a clouds.yaml (the real one reads
+cloud.conf). It does not initialise nodes or routes.
 
-What it does, for each Service of type LoadBalancer without ``spec.loadBalancerClass``
-(list + watch on Services and Nodes; converging Services are polled every ~0.4 s, the others
-resynced every 60 s):
+Like the real service controller it acts on Service and Node events only, one Service at a
+time (``--concurrent-service-syncs`` 1), with no periodic resync: a load balancer deleted by
+hand is not rebuilt, the Service keeps its stale ingress IP, and when such a Service is deleted
+its floating IP (now without a port) is left behind. A failed sync is retried after 5 s,
+doubling up to 300 s.
+
+For each Service of type LoadBalancer without ``spec.loadBalancerClass``:
 - adds the finalizer ``service.kubernetes.io/load-balancer-cleanup``;
-- creates the Octavia load balancer ``kube_service_<cluster>_<namespace>_<name>`` (description
-  and tag as OCCM's) on the VIP subnet, and sets the annotation
-  ``loadbalancer.openstack.org/load-balancer-id`` at once; waits (without blocking other
-  Services) for PENDING_CREATE -> ACTIVE and for ACTIVE again after each change (a 409 from
-  Octavia while the LB is PENDING_* just means "later");
-- one listener per TCP Service port (``listener_<i>_<lb name>``, protocol TCP, protocol_port =
-  port), one pool per listener (``pool_<i>_<lb name>``, ROUND_ROBIN or the ``lb-method``
-  annotation, protocol TCP), members = the nodes NOT labelled
-  ``node.kubernetes.io/exclude-from-external-load-balancers`` (nor being deleted; readiness
-  counts only with externalTrafficPolicy Local, as in the service controller of Kubernetes
-  >= 1.30, KEP-3458 "stable load balancer node set"), address = node InternalIP,
-  protocol_port = the port's nodePort, name = node name, subnet = the member subnet; listeners,
-  pools and members are kept in sync with ports, nodePorts, nodes and labels (extra ones deleted);
-- a TCP health monitor per pool when ``loadbalancer.openstack.org/enable-health-monitor`` is
-  true (delay 5, timeout 3, max_retries 1, max_retries_down 3), removed when it turns false;
-- a floating IP on the floating network for the LB's VIP port (reused when one is already
-  there; ``spec.loadBalancerIP`` picks/creates that address), unless
-  ``service.beta.kubernetes.io/openstack-internal-load-balancer: "true"``;
-- then ``status.loadBalancer.ingress[0].ip`` = the floating IP (the VIP for an internal LB);
-- events like the real service controller: EnsuringLoadBalancer / EnsuredLoadBalancer,
-  UpdatedLoadBalancer (node set changed), Warning UnAvailableLoadBalancer "There are no
-  available nodes for LoadBalancer" and SyncLoadBalancerFailed "... there are no available nodes
-  for LoadBalancer service <ns>/<name>" (nothing is created then), SyncLoadBalancerFailed on
-  other errors (retried with a back-off of 5 s doubling up to 60 s), DeletingLoadBalancer /
-  DeletedLoadBalancer;
-- on deletion (deletionTimestamp) or when the type changes away from LoadBalancer: deletes the
-  floating IP(s) of the VIP port (only detaches them with
-  ``loadbalancer.openstack.org/keep-floatingip: "true"``), deletes the LB with cascade=true,
-  waits until Octavia no longer shows it, then (type change) clears status.loadBalancer and the
-  load-balancer-id annotation, and removes the finalizer.
+- members = the nodes the service controller hands over: every node except those whose
+  ``node.kubernetes.io/exclude-from-external-load-balancers`` label ParseBool reads as true (or
+  cannot read; ``policy.devstack_domain.excluded_from_external_load_balancers``) or tainted
+  ToBeDeletedByClusterAutoscaler; readiness plays no part (KEP-3458). None: Warning
+  UnAvailableLoadBalancer and SyncLoadBalancerFailed "there are no available nodes ...";
+- no load balancer yet: creates ``kube_service_<cluster>_<namespace>_<name>`` in ONE fully
+  populated call (listeners ``listener_<i>_<lb>`` -> default_pool ``pool_<i>_<lb>`` ->
+  members (node name, InternalIP, nodePort), healthmonitor ``monitor_<port>_<lb>`` TCP 5/3/1/3
+  when ``loadbalancer.openstack.org/enable-health-monitor`` is true) and waits for ACTIVE with
+  OCCM's backoff (1 s, x1.2, ~5.4 min in all); an existing one must be ACTIVE, then its
+  listeners, pools, members and monitors are brought in line (each change waited for);
+- a floating IP on the floating network for the VIP port (reused when one is there;
+  ``spec.loadBalancerIP`` picks that address), described "Floating IP for Kubernetes external
+  service <ns>/<name> from cluster <cluster>"; none for
+  ``service.beta.kubernetes.io/openstack-internal-load-balancer: "true"``; no floating network
+  found: the VIP, with a warning event;
+- then the ``loadbalancer.openstack.org/load-balancer-id`` annotation and
+  ``status.loadBalancer.ingress[0].ip``; events EnsuringLoadBalancer / EnsuredLoadBalancer,
+  SyncLoadBalancerFailed;
+- node set changes: the pools' members in one batch update (UpdatedLoadBalancer, or
+  UpdateLoadBalancerFailed when the load balancer is gone, retried every 100 s);
+- deletion (deletionTimestamp, or the type no longer LoadBalancer): deletes the VIP port's
+  floating IP only when its description is the controller's own (never with
+  ``loadbalancer.openstack.org/keep-floatingip: "true"``), deletes the LB with cascade and waits
+  until Octavia no longer shows it, then (type change) clears status and annotation, and removes
+  the finalizer (DeletingLoadBalancer / DeletedLoadBalancer).
 
-Annotations honoured: ``loadbalancer.openstack.org/load-balancer-id`` (the LB to use: looked
-up first, then by name), ``.../enable-health-monitor``, ``.../lb-method``,
+Annotations honoured: ``.../load-balancer-id``, ``.../enable-health-monitor``, ``.../lb-method``,
 ``.../floating-network-id``, ``.../subnet-id``, ``.../member-subnet-id``, ``.../keep-floatingip``,
-``service.beta.kubernetes.io/openstack-internal-load-balancer``.
-
-What it does not do: other annotations (proxy-protocol, x-forwarded-for, timeouts, allowed CIDRs,
-flavor, availability zone, shared LBs, ...), UDP/SCTP listeners (such ports are skipped with a
-warning event), security groups (manage-security-groups is off, as by default), HTTP/TLS
-listeners, the fully-populated single-call create (it builds step by step), node
-initialisation/route controllers, cleanup of LBs whose Service vanished without the finalizer.
-VIP subnet: the ``subnet-id`` annotation, else the subnet of the network the nodes' Nova
-server sits on (first one, fallback the network ``private``). Floating network: the
-``floating-network-id`` annotation, else ``--floating-network`` (name or id), else the only
-external network, else the network named ``public``.
+``service.beta.kubernetes.io/openstack-internal-load-balancer``. Not done: other annotations,
+UDP/SCTP listeners (skipped with a warning event), security groups (manage-security-groups off,
+as by default), HTTP/TLS listeners, node initialisation and routes.
 
 Command line (started by `lab up`): ``python -m lab.cloud_controller --kubeconfig K
 --clouds-yaml C --cloud devstack-admin --cluster-name kubernetes``.
@@ -62,23 +54,27 @@ Command line (started by `lab up`): ``python -m lab.cloud_controller --kubeconfi
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import logging
-import signal
+import re
 import sys
 import threading
 import time
-import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from kubernetes import client, config
+from kubernetes import client
+from kubernetes.client.rest import ApiException
 
-from lab.kube_proxy import Informer, node_internal_ip, setup_logging
+from lab import daemon
+from lab.kube.client import api_client, meta, raw
+from lab.kube.events import Recorder
+from lab.kube.informer import Informer
+from lab.kube.workqueue import backoff_delay
+from policy.devstack_domain import excluded_from_external_load_balancers
 
 log = logging.getLogger("cloud-controller")
 
 FINALIZER = "service.kubernetes.io/load-balancer-cleanup"
-EXCLUDE_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers"
 TO_BE_DELETED_TAINT = "ToBeDeletedByClusterAutoscaler"
 ANN_LB_ID = "loadbalancer.openstack.org/load-balancer-id"
 ANN_INTERNAL = "service.beta.kubernetes.io/openstack-internal-load-balancer"
@@ -88,52 +84,186 @@ ANN_FLOATING_NETWORK = "loadbalancer.openstack.org/floating-network-id"
 ANN_SUBNET = "loadbalancer.openstack.org/subnet-id"
 ANN_MEMBER_SUBNET = "loadbalancer.openstack.org/member-subnet-id"
 ANN_KEEP_FIP = "loadbalancer.openstack.org/keep-floatingip"
-HONOURED = (ANN_LB_ID, ANN_INTERNAL, ANN_HEALTH_MONITOR, ANN_LB_METHOD, ANN_FLOATING_NETWORK,
-            ANN_SUBNET, ANN_MEMBER_SUBNET, ANN_KEEP_FIP)
-
-POLL = 0.4       # seconds between passes while something converges
-RESYNC = 60.0    # seconds between full checks of a converged Service
+HONOURED = (ANN_INTERNAL, ANN_HEALTH_MONITOR, ANN_LB_METHOD, ANN_FLOATING_NETWORK, ANN_SUBNET,
+            ANN_MEMBER_SUBNET, ANN_KEEP_FIP)
 COMPONENT = "service-controller"
+OUR_FLOATING_IP = re.compile("Floating IP for Kubernetes external service")  # deleteFIPIfCreatedByProvider
 
-DONE, WAIT, RETRY = "done", "wait", "retry"
-
-
-def _true(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("true", "yes", "1")
-
-
-def lb_name(cluster: str, namespace: str, name: str) -> str:
-    return f"kube_service_{cluster}_{namespace}_{name}"
-
-
-def eligible_nodes(nodes: list[dict], require_ready: bool = False) -> list[tuple[str, str]]:
-    """(name, InternalIP) of the nodes that may be members, sorted by name, as the service
-    controller of Kubernetes >= 1.30 chooses them (StableLoadBalancerNodeSet, KEP-3458): every
-    node except those labelled exclude-from-external-load-balancers, being deleted, or tainted
-    ToBeDeletedByClusterAutoscaler; readiness counts only for externalTrafficPolicy Local
-    (``require_ready``), otherwise the LB's health monitor is left to judge."""
-    result = []
-    for node in nodes:
-        meta = node["metadata"]
-        if EXCLUDE_LABEL in (meta.get("labels") or {}) or meta.get("deletionTimestamp"):
-            continue
-        if any(t.get("key") == TO_BE_DELETED_TAINT for t in (node.get("spec") or {}).get("taints") or []):
-            continue
-        ready = any(c.get("type") == "Ready" and c.get("status") == "True"
-                    for c in (node.get("status") or {}).get("conditions") or [])
-        ip = node_internal_ip(node)
-        if ip and (ready or not require_ready):
-            result.append((meta["name"], ip))
-    return sorted(result)
+# The service controller's retry of a failed sync (minRetryDelay, maxRetryDelay) and its node sync.
+RETRY_START, RETRY_MAX, NODE_SYNC_PERIOD = 5.0, 300.0, 100.0
+# OCCM's waits (pkg/util/openstack/loadbalancer.go): exponential backoff from 1 s by 1.2.
+ACTIVE_STEPS, DELETE_STEPS = 24, 13  # ~5.4 min for ACTIVE, ~32 s for a delete
 
 
 class ServiceError(Exception):
     """A failure worth a SyncLoadBalancerFailed event."""
 
 
+# --------------------------------------------------------------------------- decisions (pure)
+
+def annotation_true(value: str | None) -> bool:
+    """getBoolFromServiceAnnotation: only "true" is true."""
+    return value == "true"
+
+
+def lb_name(cluster: str, namespace: str, name: str) -> str:
+    return f"kube_service_{cluster}_{namespace}_{name}"[:255]
+
+
+def floating_ip_description(namespace: str, name: str, cluster: str) -> str:
+    return f"Floating IP for Kubernetes external service {namespace}/{name} from cluster {cluster}"
+
+
+def created_by_controller(description: str | None) -> bool:
+    return bool(OUR_FLOATING_IP.search(description or ""))
+
+
+def node_address(node: dict) -> str | None:
+    """nodeAddressForLB: the InternalIP, else the ExternalIP."""
+    addresses = (node.get("status") or {}).get("addresses") or []
+    for kind in ("InternalIP", "ExternalIP"):
+        for address in addresses:
+            if address.get("type") == kind and address.get("address"):
+                return address["address"]
+    return None
+
+
+def member_nodes(nodes: list[dict]) -> list[tuple[str, str]]:
+    """(name, address) of the nodes that become members, sorted by name: all but the excluded
+    (label) and the ones the cluster autoscaler is deleting; readiness plays no part."""
+    chosen = []
+    for node in nodes:
+        if excluded_from_external_load_balancers(meta(node).get("labels") or {}):
+            continue
+        if any(t.get("key") == TO_BE_DELETED_TAINT for t in (node.get("spec") or {}).get("taints") or []):
+            continue
+        address = node_address(node)
+        if address:
+            chosen.append((meta(node)["name"], address))
+    return sorted(chosen)
+
+
+def wants_load_balancer(svc: dict) -> bool:
+    spec = svc.get("spec") or {}
+    return (spec.get("type") == "LoadBalancer" and not spec.get("loadBalancerClass")
+            and not meta(svc).get("deletionTimestamp"))
+
+
+def service_inputs(svc: dict) -> tuple:
+    """What makes the service controller sync a Service again (needsUpdate): type, class,
+    deletion, ports, loadBalancerIP, externalTrafficPolicy and the honoured annotations; not
+    what the controller writes itself (finalizer, load-balancer-id, status)."""
+    spec, annotations = svc.get("spec") or {}, meta(svc).get("annotations") or {}
+    ports = tuple((p.get("name"), p.get("protocol") or "TCP", p.get("port"), p.get("nodePort"))
+                  for p in spec.get("ports") or [])
+    return (spec.get("type"), spec.get("loadBalancerClass"), bool(meta(svc).get("deletionTimestamp")), ports,
+            spec.get("loadBalancerIP"), spec.get("externalTrafficPolicy"),
+            tuple((k, annotations.get(k)) for k in HONOURED))
+
+
+def tcp_ports(svc: dict) -> tuple[list[tuple[int, int]], list[dict]]:
+    """((port, nodePort) of the TCP ports, the other ports skipped)."""
+    ports, skipped = [], []
+    for port in (svc.get("spec") or {}).get("ports") or []:
+        if (port.get("protocol") or "TCP") != "TCP":
+            skipped.append(port)
+            continue
+        if not port.get("nodePort"):
+            raise ServiceError(f"port {port.get('port')} has no nodePort "
+                               "(allocateLoadBalancerNodePorts false is not supported)")
+        ports.append((int(port["port"]), int(port["nodePort"])))
+    return ports, skipped
+
+
+def health_monitor(name: str) -> dict:
+    """buildMonitorCreateOpts for a TCP pool with the default monitor settings."""
+    return {"name": name, "type": "TCP", "delay": 5, "timeout": 3, "max_retries": 1, "max_retries_down": 3}
+
+
+def member_bodies(nodes: list[tuple[str, str]], node_port: int, member_subnet: str | None) -> list[dict]:
+    """buildBatchUpdateMemberOpts: one member per node at the port's nodePort."""
+    return [{"name": name, "address": address, "protocol_port": node_port,
+             **({"subnet_id": member_subnet} if member_subnet else {})} for name, address in nodes]
+
+
+def load_balancer_request(svc: dict, cluster: str, nodes: list[tuple[str, str]], ports: list[tuple[int, int]],
+                          vip_subnet: str, member_subnet: str | None) -> dict:
+    """createFullyPopulatedOctaviaLoadBalancer's body: POST /v2/lbaas/loadbalancers
+    {"loadbalancer": {..., "listeners": [{..., "default_pool": {..., "members": [...],
+    "healthmonitor": {...}}}]}}."""
+    m = meta(svc)
+    namespace, name = m.get("namespace") or "default", m["name"]
+    annotations = m.get("annotations") or {}
+    full = lb_name(cluster, namespace, name)
+    method = (annotations.get(ANN_LB_METHOD) or "ROUND_ROBIN").strip().upper()
+    listeners = []
+    for index, (port, node_port) in enumerate(ports):
+        pool = {"name": f"pool_{index}_{full}"[:255], "protocol": "TCP", "lb_algorithm": method,
+                "members": member_bodies(nodes, node_port, member_subnet)}
+        if annotation_true(annotations.get(ANN_HEALTH_MONITOR)):
+            pool["healthmonitor"] = health_monitor(f"monitor_{port}_{full}"[:255])
+        listeners.append({"name": f"listener_{index}_{full}"[:255], "protocol": "TCP", "protocol_port": port,
+                          "tags": [full], "default_pool": pool})
+    return {"loadbalancer": {
+        "name": full, "description": f"Kubernetes external service {namespace}/{name} from cluster {cluster}",
+        "vip_subnet_id": vip_subnet, "tags": [full], "listeners": listeners}}
+
+
+def exponential_waits(steps: int, start: float = 1.0, factor: float = 1.2) -> list[float]:
+    """wait.ExponentialBackoff's sleeps between its ``steps`` checks."""
+    return [start * factor ** i for i in range(max(0, steps - 1))]
+
+
+def wait_for(check: Callable[[], bool], waits: list[float], sleep: Callable[[float], object]) -> bool:
+    """Check, then sleep each of ``waits`` and check again; True as soon as a check is."""
+    if check():
+        return True
+    for seconds in waits:
+        sleep(seconds)
+        if check():
+            return True
+    return False
+
+
+@dataclass
+class Tracked:
+    """What the controller remembers of one Service (by uid)."""
+
+    inputs: tuple | None = None          # the inputs of the last successful sync
+    hosts: tuple | None = None           # the member nodes last applied
+    failures: int = 0
+    retry_at: float | None = None        # a failed sync is due again then ...
+    failed_inputs: tuple | None = None   # ... unless the Service changes first
+    hosts_retry_at: float | None = None  # a failed host update is due again then ...
+    failed_hosts: tuple | None = None    # ... unless the node set changes first
+
+
+ENSURE, DELETE, UPDATE_HOSTS = "ensure", "delete", "update-hosts"
+
+
+def next_action(tracked: Tracked, inputs: tuple, hosts: tuple, wants_lb: bool, has_finalizer: bool,
+                now: float) -> str | None:
+    """What the service controller does for a Service now, from events only (no resync):
+    a changed Service (or the first sight of it) is synced at once, a failed sync again when
+    its backoff is over, a changed node set updates the members."""
+    if not wants_lb and not has_finalizer:
+        return None
+    action = ENSURE if wants_lb else DELETE
+    if tracked.retry_at is not None:
+        return action if now >= tracked.retry_at or inputs != tracked.failed_inputs else None
+    if inputs != tracked.inputs:
+        return action
+    if wants_lb and hosts != tracked.hosts:
+        waiting = tracked.hosts_retry_at is not None and now < tracked.hosts_retry_at
+        return None if waiting and hosts == tracked.failed_hosts else UPDATE_HOSTS
+    return None
+
+
+# --------------------------------------------------------------------------- the controller
+
 class CloudController:
-    def __init__(self, api: client.ApiClient, connect, cluster: str,
-                 floating_network: str | None = None):
+    def __init__(self, api: client.ApiClient, connect, cluster: str, floating_network: str | None = None,
+                 sleep: Callable[[float], object] | None = None):
         self._core = client.CoreV1Api(api)
         self._connect = connect  # () -> openstack.connection.Connection (lazy: the cloud may start later)
         self._conn = None
@@ -141,17 +271,13 @@ class CloudController:
         self._floating_network_arg = floating_network
         self._stop = threading.Event()
         self._wake = threading.Event()
-        self._services = Informer("services", self._core.list_service_for_all_namespaces,
-                                  self._wake.set, self._stop)
-        self._nodes = Informer("nodes", self._core.list_node, self._wake.set, self._stop)
-        # per Service uid: fingerprint when converged, next resync time, back-off, events sent
-        self._converged: dict[str, tuple] = {}
-        self._attempted: dict[str, tuple] = {}
-        self._next_check: dict[str, float] = {}
-        self._backoff: dict[str, float] = {}
-        self._episode: dict[str, set] = {}
+        self._sleep = sleep or self._stop.wait
+        self._services = Informer("services", self._core.list_service_for_all_namespaces, self._wake.set,
+                                  self._stop, logger=log)
+        self._nodes = Informer("nodes", self._core.list_node, self._wake.set, self._stop, logger=log)
+        self._recorder = Recorder(self._core, COMPONENT)
+        self._tracked: dict[str, Tracked] = {}
         self._subnet_cache: str | None = None
-        self._floating_network_cache: str | None = None
 
     # --- loop ----------------------------------------------------------------------------
 
@@ -167,84 +293,53 @@ class CloudController:
             if not (self._services.synced.is_set() and self._nodes.synced.is_set()):
                 self._stop.wait(0.2)
                 continue
-            now = time.monotonic()
-            for svc in self._services.items():
-                if self._stop.is_set():
-                    break
-                self._pass(svc, now)
-            live = {s["metadata"]["uid"] for s in self._services.items()}
-            for table in (self._converged, self._attempted, self._next_check, self._backoff,
-                          self._episode):
-                for uid in [u for u in table if u not in live]:
-                    table.pop(uid, None)
-            wake_at = min(self._next_check.values(), default=now + RESYNC)
-            self._wake.wait(max(0.05, min(RESYNC, wake_at - time.monotonic())))
             self._wake.clear()
-        log.info("cloud controller double stopped")
+            wake_at = self.sync_all(time.monotonic())
+            timeout = 3600.0 if wake_at is None else max(0.05, wake_at - time.monotonic())
+            self._wake.wait(timeout)
 
-    @staticmethod
-    def _fingerprint(svc: dict, nodes: list[tuple[str, str]]) -> tuple:
-        """The inputs of a Service's load balancer (not what this controller writes itself:
-        finalizer, load-balancer-id annotation, status); the node set comes last."""
-        meta, spec = svc["metadata"], svc.get("spec") or {}
-        annotations = meta.get("annotations") or {}
-        ports = tuple((p.get("name"), p.get("protocol"), p.get("port"), p.get("nodePort"))
-                      for p in spec.get("ports") or [])
-        return (spec.get("type"), spec.get("loadBalancerClass"), bool(meta.get("deletionTimestamp")),
-                ports, spec.get("loadBalancerIP"),
-                tuple((k, annotations.get(k)) for k in HONOURED if k != ANN_LB_ID),
-                tuple(nodes))
+    def sync_all(self, now: float) -> float | None:
+        """One pass over the Services; returns when the next retry is due (None: no retry)."""
+        services = self._services.snapshot()
+        hosts = tuple(member_nodes(self._nodes.snapshot()))
+        for svc in services:
+            if self._stop.is_set():
+                break
+            self.sync(svc, hosts, now)
+        live = {meta(s)["uid"] for s in services}
+        for uid in [u for u in self._tracked if u not in live]:
+            del self._tracked[uid]
+        due = [t for s in self._tracked.values() for t in (s.retry_at, s.hosts_retry_at) if t is not None]
+        return min(due, default=None)
 
-    def _pass(self, svc: dict, now: float) -> None:
-        from kubernetes.client.rest import ApiException
+    def sync(self, svc: dict, hosts: tuple, now: float) -> None:
+        tracked = self._tracked.setdefault(meta(svc)["uid"], Tracked())
+        inputs = service_inputs(svc)
+        action = next_action(tracked, inputs, hosts, wants_load_balancer(svc),
+                             FINALIZER in (meta(svc).get("finalizers") or []), now)
+        if action == ENSURE:
+            self._attempt(svc, tracked, inputs, hosts, now, self._ensure)
+        elif action == DELETE:
+            self._attempt(svc, tracked, inputs, hosts, now, self._ensure_deleted)
+        elif action == UPDATE_HOSTS:
+            self._update_hosts(svc, tracked, hosts, now)
 
-        meta = svc["metadata"]
-        uid, key = meta["uid"], f"{meta.get('namespace')}/{meta['name']}"
-        local = (svc.get("spec") or {}).get("externalTrafficPolicy") == "Local"
-        nodes = eligible_nodes(self._nodes.items(), require_ready=local)
-        fingerprint = self._fingerprint(svc, nodes)
-        if self._attempted.get(uid) == fingerprint and now < self._next_check.get(uid, 0):
-            return  # nothing new and not due: converged (resync later), waiting, or backing off
-        if self._attempted.get(uid) != fingerprint:
-            self._backoff.pop(uid, None)  # a change: try at once
-        self._attempted[uid] = fingerprint
-        previous = self._converged.get(uid)
+    def _attempt(self, svc: dict, tracked: Tracked, inputs: tuple, hosts: tuple, now: float, action) -> None:
+        key = f"{meta(svc).get('namespace')}/{meta(svc)['name']}"
         try:
-            result = self._sync(svc, nodes, previous, fingerprint)
-        except ApiException as error:
-            if error.status not in (404, 409):
-                log.warning("%s: Kubernetes API: %s %s", key, error.status, error.reason)
-            result = WAIT  # a stale cache or a Service just gone: look again soon
+            action(svc, list(hosts))
         except Exception as error:  # noqa: BLE001 - report, back off, retry
-            log.warning("%s: %s", key, error)
-            self._event_once(svc, "Warning", "SyncLoadBalancerFailed",
-                             f"Error syncing load balancer: failed to ensure load balancer: {error}")
-            result = RETRY
-        if result == DONE:
-            self._converged[uid] = fingerprint
-            self._backoff.pop(uid, None)
-            self._next_check[uid] = now + RESYNC
-        elif result == WAIT:
-            self._next_check[uid] = now + POLL
-        else:
-            backoff = min(60.0, max(5.0, 2 * self._backoff.get(uid, 0)))
-            self._backoff[uid] = backoff
-            self._next_check[uid] = now + backoff
-
-    @staticmethod
-    def _wants_lb(svc: dict) -> bool:
-        spec = svc.get("spec") or {}
-        return (spec.get("type") == "LoadBalancer" and not spec.get("loadBalancerClass")
-                and not svc["metadata"].get("deletionTimestamp"))
-
-    def _sync(self, svc: dict, nodes: list[tuple[str, str]], previous: tuple | None,
-              fingerprint: tuple) -> str:
-        if self._wants_lb(svc):
-            only_nodes = previous is not None and previous[:-1] == fingerprint[:-1]
-            return self._ensure(svc, nodes, only_nodes)
-        if FINALIZER in (svc["metadata"].get("finalizers") or []):
-            return self._ensure_deleted(svc)
-        return DONE
+            tracked.failures += 1
+            tracked.retry_at = now + backoff_delay(tracked.failures, RETRY_START, RETRY_MAX)
+            tracked.failed_inputs = inputs
+            log.warning("%s: %s (retry in %.0f s)", key, error, tracked.retry_at - now)
+            if not isinstance(error, ApiException):
+                verb = "ensure" if action == self._ensure else "delete"
+                self._event(svc, "Warning", "SyncLoadBalancerFailed",
+                            f"Error syncing load balancer: failed to {verb} load balancer: {error}")
+            return
+        tracked.inputs, tracked.hosts = inputs, hosts
+        tracked.failures, tracked.retry_at, tracked.hosts_retry_at = 0, None, None
 
     # --- OpenStack helpers ----------------------------------------------------------------
 
@@ -257,29 +352,20 @@ class CloudController:
     def _find_lb(self, svc: dict):
         from openstack import exceptions
 
-        meta = svc["metadata"]
-        lb_id = (meta.get("annotations") or {}).get(ANN_LB_ID)
+        m = meta(svc)
+        lb_id = (m.get("annotations") or {}).get(ANN_LB_ID)
         if lb_id:
             try:
                 lb = self.conn.load_balancer.get_load_balancer(lb_id)
                 if lb.provisioning_status != "DELETED":
                     return lb
             except exceptions.NotFoundException:
-                pass
-        name = lb_name(self._cluster, meta.get("namespace") or "default", meta["name"])
+                return None
+        name = lb_name(self._cluster, m.get("namespace") or "default", m["name"])
         for lb in self.conn.load_balancer.load_balancers(name=name):
             if lb.name == name and lb.provisioning_status != "DELETED":
                 return lb
         return None
-
-    def _await_active(self, lb_id: str, within: float) -> bool:
-        deadline = time.monotonic() + within
-        while True:
-            if self._lb_status(lb_id) == "ACTIVE":
-                return True
-            if time.monotonic() >= deadline or self._stop.is_set():
-                return False
-            time.sleep(0.05)
 
     def _lb_status(self, lb_id: str) -> str | None:
         from openstack import exceptions
@@ -289,14 +375,25 @@ class CloudController:
         except exceptions.NotFoundException:
             return None
 
+    def _wait_active(self, lb_id: str) -> None:
+        """WaitLoadbalancerActive: ERROR fails at once, a timeout fails after the backoff."""
+        def active() -> bool:
+            status = self._lb_status(lb_id)
+            if status == "ERROR":
+                raise ServiceError(f"loadbalancer {lb_id} has gone into ERROR state")
+            return status == "ACTIVE"
+
+        if not wait_for(active, exponential_waits(ACTIVE_STEPS), self._sleep):
+            raise ServiceError(f"timeout waiting for the loadbalancer {lb_id} ACTIVE")
+
     def _vip_subnet(self, svc: dict, nodes: list[tuple[str, str]]) -> str:
-        subnet = ((svc["metadata"].get("annotations") or {}).get(ANN_SUBNET) or "").strip()
+        subnet = ((meta(svc).get("annotations") or {}).get(ANN_SUBNET) or "").strip()
         if subnet:
             return subnet
         if self._subnet_cache:
             return self._subnet_cache
         network_name = None
-        node_objects = {n["metadata"]["name"]: n for n in self._nodes.items()}
+        node_objects = {meta(n)["name"]: n for n in self._nodes.snapshot()}
         for node_name, _ in nodes:
             provider_id = ((node_objects.get(node_name) or {}).get("spec") or {}).get("providerID") or ""
             if provider_id.startswith("openstack://"):
@@ -317,275 +414,234 @@ class CloudController:
         self._subnet_cache = network.subnet_ids[0]
         return self._subnet_cache
 
-    def _floating_network(self, svc: dict) -> str:
-        explicit = ((svc["metadata"].get("annotations") or {}).get(ANN_FLOATING_NETWORK) or "").strip()
+    def _floating_network(self, svc: dict) -> str | None:
+        explicit = ((meta(svc).get("annotations") or {}).get(ANN_FLOATING_NETWORK) or "").strip()
         if explicit:
             return explicit
-        if self._floating_network_cache:
-            return self._floating_network_cache
-        network = None
         if self._floating_network_arg:
             network = self.conn.network.find_network(self._floating_network_arg)
         else:
             external = list(self.conn.network.networks(is_router_external=True))
             network = external[0] if len(external) == 1 else self.conn.network.find_network("public")
-        if network is None:
-            raise ServiceError("no floating network (no external network, none named 'public')")
-        self._floating_network_cache = network.id
-        return network.id
+        return network.id if network is not None else None
 
     # --- ensure ---------------------------------------------------------------------------
 
-    def _ensure(self, svc: dict, nodes: list[tuple[str, str]], only_nodes: bool) -> str:
-        from openstack import exceptions
-
-        meta, spec = svc["metadata"], svc.get("spec") or {}
-        uid, namespace, name = meta["uid"], meta.get("namespace") or "default", meta["name"]
-        annotations = meta.get("annotations") or {}
-        episode = self._episode.setdefault(uid, set())
-        if not only_nodes and "ensuring" not in episode:
-            self._event(svc, "Normal", "EnsuringLoadBalancer", "Ensuring load balancer")
-            episode.add("ensuring")
-
-        if FINALIZER not in (meta.get("finalizers") or []):
-            svc = self._patch(svc, {"metadata": {"finalizers": (meta.get("finalizers") or []) + [FINALIZER],
-                                                 "resourceVersion": meta["resourceVersion"]}})
-            meta = svc["metadata"]
-
+    def _ensure(self, svc: dict, nodes: list[tuple[str, str]]) -> None:
+        m = meta(svc)
+        namespace, name = m.get("namespace") or "default", m["name"]
+        annotations = m.get("annotations") or {}
+        self._event(svc, "Normal", "EnsuringLoadBalancer", "Ensuring load balancer")
+        if FINALIZER not in (m.get("finalizers") or []):
+            svc = self._patch(svc, {"metadata": {"finalizers": (m.get("finalizers") or []) + [FINALIZER],
+                                                 "resourceVersion": m["resourceVersion"]}})
         if not nodes:
-            self._event_once(svc, "Warning", "UnAvailableLoadBalancer",
-                             "There are no available nodes for LoadBalancer")
+            self._event(svc, "Warning", "UnAvailableLoadBalancer", "There are no available nodes for LoadBalancer")
             raise ServiceError(f"there are no available nodes for LoadBalancer service {namespace}/{name}")
-
-        ports = []
-        for port in spec.get("ports") or []:
-            if (port.get("protocol") or "TCP") != "TCP":
-                self._event_once(svc, "Warning", "UnsupportedPort",
-                                 f"port {port.get('port')}/{port.get('protocol')} skipped: "
-                                 "the lab's cloud controller double builds TCP listeners only")
-                continue
-            if not port.get("nodePort"):
-                raise ServiceError(f"port {port.get('port')} has no nodePort "
-                                   "(allocateLoadBalancerNodePorts false is not supported)")
-            ports.append((int(port["port"]), int(port["nodePort"])))
+        ports, skipped = tcp_ports(svc)
+        for port in skipped:
+            self._event(svc, "Warning", "UnsupportedPort",
+                        f"port {port.get('port')}/{port.get('protocol')} skipped: "
+                        "the lab's cloud controller double builds TCP listeners only")
         if not ports:
             raise ServiceError("no TCP port to balance")
-
-        full_name = lb_name(self._cluster, namespace, name)
+        member_subnet = (annotations.get(ANN_MEMBER_SUBNET) or "").strip() or None
         lb = self._find_lb(svc)
         if lb is None:
-            lb = self.conn.load_balancer.create_load_balancer(
-                name=full_name, vip_subnet_id=self._vip_subnet(svc, nodes),
-                description=f"Kubernetes external service {namespace}/{name} from cluster {self._cluster}",
-                tags=[full_name])
-            log.info("%s/%s: created load balancer %s (%s)", namespace, name, lb.id, full_name)
+            vip_subnet = self._vip_subnet(svc, nodes)
+            body = load_balancer_request(svc, self._cluster, nodes, ports, vip_subnet, member_subnet or vip_subnet)
+            lb = self.conn.load_balancer.create_load_balancer(**body["loadbalancer"])
+            log.info("%s/%s: creating load balancer %s (%s), fully populated", namespace, name, lb.id, lb.name)
+            self._wait_active(lb.id)
+        elif lb.provisioning_status != "ACTIVE":
+            raise ServiceError(f"load balancer {lb.id} is not ACTIVE, current provisioning status: "
+                               f"{lb.provisioning_status}")
+        lb = self.conn.load_balancer.get_load_balancer(lb.id)
+        self._ensure_tree(svc, lb, ports, nodes, member_subnet or lb.vip_subnet_id)
+        ip = self._ensure_floating_ip(svc, lb)
         if annotations.get(ANN_LB_ID) != lb.id:
             svc = self._patch(svc, {"metadata": {"annotations": {ANN_LB_ID: lb.id}}})
-        status = lb.provisioning_status
-        if status == "ERROR":
-            raise ServiceError(f"load balancer {lb.id} is in provisioning status ERROR")
-        if status != "ACTIVE":
-            return WAIT
+        current = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+        if [{"ip": i.get("ip")} for i in current] != [{"ip": ip}]:
+            self._patch(svc, {"status": {"loadBalancer": {"ingress": [{"ip": ip}]}}}, status=True)
+            log.info("%s/%s: ingress %s", namespace, name, ip)
+        self._event(svc, "Normal", "EnsuredLoadBalancer", "Ensured load balancer")
 
-        lb_method = (annotations.get(ANN_LB_METHOD) or "ROUND_ROBIN").strip().upper()
-        health_monitor = _true(annotations.get(ANN_HEALTH_MONITOR))
-        member_subnet = (annotations.get(ANN_MEMBER_SUBNET) or "").strip() or lb.vip_subnet_id
-        lbapi = self.conn.load_balancer
+    def _ensure_tree(self, svc: dict, lb, ports: list[tuple[int, int]], nodes: list[tuple[str, str]],
+                     member_subnet: str) -> None:
+        """ensureOctaviaListener / Pool / HealthMonitor for an existing load balancer: each change
+        is one call, then a wait for ACTIVE (a no-op read for a complete tree)."""
+        annotations = meta(svc).get("annotations") or {}
+        full = lb.name
+        api = self.conn.load_balancer
+        method = (annotations.get(ANN_LB_METHOD) or "ROUND_ROBIN").strip().upper()
+        monitor = annotation_true(annotations.get(ANN_HEALTH_MONITOR))
+        wanted = dict(ports)
 
-        def mutate(action) -> bool:
-            """Run one change; True when the LB is ACTIVE again within a moment (then this pass
-            goes on), False when it is still PENDING_* (the next pass goes on)."""
-            try:
-                action()
-            except exceptions.ConflictException:
-                return False
-            return self._await_active(lb.id, within=0.3)
+        def change(action) -> None:
+            action()
+            self._wait_active(lb.id)
 
-        listeners = [lbapi.get_listener(ref["id"]) for ref in (lb.listeners or [])]
-        wanted = {port: node_port for port, node_port in ports}
+        listeners = [api.get_listener(ref["id"]) for ref in (lb.listeners or [])]
         for listener in listeners:
             if listener.protocol_port not in wanted or listener.protocol != "TCP":
-                if listener.default_pool_id and not mutate(
-                        lambda: lbapi.delete_pool(listener.default_pool_id, ignore_missing=True)):
-                    return WAIT
-                if not mutate(lambda: lbapi.delete_listener(listener.id, ignore_missing=True)):
-                    return WAIT
-                return WAIT  # re-read the tree on the next pass
-        by_port = {listener.protocol_port: listener for listener in listeners}
+                if listener.default_pool_id:
+                    change(lambda listener=listener: api.delete_pool(listener.default_pool_id, ignore_missing=True))
+                change(lambda listener=listener: api.delete_listener(listener.id, ignore_missing=True))
+        by_port = {x.protocol_port: x for x in listeners if x.protocol_port in wanted and x.protocol == "TCP"}
         for index, (port, node_port) in enumerate(ports):
             listener = by_port.get(port)
             if listener is None:
-                mutate(lambda: lbapi.create_listener(
-                    name=f"listener_{index}_{full_name}", protocol="TCP", protocol_port=port,
-                    loadbalancer_id=lb.id))
-                return WAIT  # the new listener is read on the next pass
-            if not listener.default_pool_id:
-                mutate(lambda: lbapi.create_pool(
-                    name=f"pool_{index}_{full_name}", lb_algorithm=lb_method, protocol="TCP",
-                    listener_id=listener.id))
-                return WAIT
-            pool = lbapi.get_pool(listener.default_pool_id)
-            if pool.lb_algorithm != lb_method:
-                if not mutate(lambda: lbapi.update_pool(pool, lb_algorithm=lb_method)):
-                    return WAIT
-            members = list(lbapi.members(pool.id))
-            want_members = {(ip, node_port): node_name for node_name, ip in nodes}
-            for member in members:
-                if (member.address, member.protocol_port) not in want_members:
-                    episode.add("members")
-                    if not mutate(lambda: lbapi.delete_member(member.id, pool.id, ignore_missing=True)):
-                        return WAIT
-            have = {(m.address, m.protocol_port) for m in members}
-            for (ip, member_port), node_name in sorted(want_members.items()):
-                if (ip, member_port) not in have:
-                    episode.add("members")
-                    if not mutate(lambda: lbapi.create_member(
-                            pool.id, name=node_name, address=ip, protocol_port=member_port,
-                            subnet_id=member_subnet)):
-                        return WAIT
-            if health_monitor and not pool.health_monitor_id:
-                if not mutate(lambda: lbapi.create_health_monitor(
-                        pool_id=pool.id, name=f"monitor_{index}_{full_name}", type="TCP", delay=5,
-                        timeout=3, max_retries=1, max_retries_down=3)):
-                    return WAIT
-            elif not health_monitor and pool.health_monitor_id:
-                if not mutate(lambda: lbapi.delete_health_monitor(pool.health_monitor_id,
-                                                                  ignore_missing=True)):
-                    return WAIT
+                listener = api.create_listener(name=f"listener_{index}_{full}"[:255], protocol="TCP",
+                                               protocol_port=port, loadbalancer_id=lb.id, tags=[full])
+                self._wait_active(lb.id)
+            pool_id = api.get_listener(listener.id).default_pool_id
+            if not pool_id:
+                pool_id = api.create_pool(name=f"pool_{index}_{full}"[:255], lb_algorithm=method, protocol="TCP",
+                                          listener_id=listener.id).id
+                self._wait_active(lb.id)
+            pool = api.get_pool(pool_id)
+            if pool.lb_algorithm != method:
+                change(lambda pool=pool: api.update_pool(pool, lb_algorithm=method))
+            self._ensure_members(lb.id, pool.id, member_bodies(nodes, node_port, member_subnet))
+            if monitor and not pool.health_monitor_id:
+                change(lambda pool=pool, port=port: api.create_health_monitor(
+                    pool_id=pool.id, **health_monitor(f"monitor_{port}_{full}"[:255])))
+            elif not monitor and pool.health_monitor_id:
+                change(lambda pool=pool: api.delete_health_monitor(pool.health_monitor_id, ignore_missing=True))
 
-        ip = self._ensure_floating_ip(svc, lb)
-        if ip is None:
-            return WAIT
-        ingress = [{"ip": ip}]
-        current = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
-        if [{"ip": i.get("ip")} for i in current] != ingress:
-            self._patch(svc, {"status": {"loadBalancer": {"ingress": ingress}}}, status=True)
-            log.info("%s/%s: ingress %s", namespace, name, ip)
-        if "ensuring" in episode:
-            self._event(svc, "Normal", "EnsuredLoadBalancer", "Ensured load balancer")
-        elif "members" in episode:
-            self._event(svc, "Normal", "UpdatedLoadBalancer", "Updated load balancer with new hosts")
-        self._episode[uid] = set()
-        return DONE
+    def _ensure_members(self, lb_id: str, pool_id: str, wanted: list[dict]) -> bool:
+        """BatchUpdatePoolMembers when the pool's (name, address, port) set differs; True if changed."""
+        have = {(x.name, x.address, x.protocol_port) for x in self.conn.load_balancer.members(pool_id)}
+        if have == {(w["name"], w["address"], w["protocol_port"]) for w in wanted}:
+            return False
+        response = self.conn.load_balancer.put(f"/lbaas/pools/{pool_id}/members", json={"members": wanted})
+        if response.status_code >= 400:
+            raise ServiceError(f"error updating members of pool {pool_id}: {response.status_code} "
+                               f"{response.text[:300]}")
+        self._wait_active(lb_id)
+        return True
 
-    def _ensure_floating_ip(self, svc: dict, lb) -> str | None:
-        meta, spec = svc["metadata"], svc.get("spec") or {}
-        annotations = meta.get("annotations") or {}
+    def _update_hosts(self, svc: dict, tracked: Tracked, hosts: tuple, now: float) -> None:
+        """UpdateLoadBalancer: the members of every pool follow the node set; nothing is built."""
+        nodes = list(hosts)
+        try:
+            if not nodes:
+                self._event(svc, "Warning", "UnAvailableLoadBalancer", "There are no available nodes for LoadBalancer")
+                m = meta(svc)
+                raise ServiceError(f"there are no available nodes for LoadBalancer service "
+                                   f"{m.get('namespace')}/{m['name']}")
+            lb = self._find_lb(svc)
+            if lb is None:
+                raise ServiceError(f"loadbalancer does not exist for Service {meta(svc).get('namespace')}/"
+                                   f"{meta(svc)['name']}")
+            member_subnet = ((meta(svc).get("annotations") or {}).get(ANN_MEMBER_SUBNET) or "").strip() \
+                or lb.vip_subnet_id
+            api = self.conn.load_balancer
+            by_port = {x.protocol_port: x for x in (api.get_listener(r["id"]) for r in lb.listeners or [])}
+            for port, node_port in tcp_ports(svc)[0]:
+                listener = by_port.get(port)
+                if listener is None or not listener.default_pool_id:
+                    raise ServiceError(f"loadbalancer {lb.id} has no listener or pool for port {port}")
+                self._ensure_members(lb.id, listener.default_pool_id, member_bodies(nodes, node_port, member_subnet))
+        except Exception as error:  # noqa: BLE001 - retried at the next node sync
+            tracked.hosts_retry_at, tracked.failed_hosts = now + NODE_SYNC_PERIOD, hosts
+            log.warning("%s/%s: updating hosts: %s", meta(svc).get("namespace"), meta(svc)["name"], error)
+            self._event(svc, "Warning", "UpdateLoadBalancerFailed",
+                        f"Error updating load balancer with new hosts {[n for n, _ in nodes]}, error: {error}")
+            return
+        tracked.hosts, tracked.hosts_retry_at = hosts, None
+        self._event(svc, "Normal", "UpdatedLoadBalancer", "Updated load balancer with new hosts")
+
+    def _ensure_floating_ip(self, svc: dict, lb) -> str:
+        m, spec = meta(svc), svc.get("spec") or {}
+        annotations = m.get("annotations") or {}
         net = self.conn.network
         attached = list(net.ips(port_id=lb.vip_port_id)) if lb.vip_port_id else []
-        if _true(annotations.get(ANN_INTERNAL)):
+        if annotation_true(annotations.get(ANN_INTERNAL)):
             for fip in attached:
-                self._release_floating_ip(fip, _true(annotations.get(ANN_KEEP_FIP)))
+                keep = annotation_true(annotations.get(ANN_KEEP_FIP)) or not created_by_controller(fip.description)
+                self._release_floating_ip(fip, keep)
             return lb.vip_address
         if attached:
             return attached[0].floating_ip_address
-        if not lb.vip_port_id:
-            return None
-        wanted = (spec.get("loadBalancerIP") or "").strip()
         network_id = self._floating_network(svc)
+        if network_id is None:
+            self._event(svc, "Warning", "LoadBalancerFloatingNetworkMissing",
+                        "Floating network configuration not provided for Service "
+                        f"{m.get('namespace')}/{m['name']}, forcing to ensure an internal load balancer service")
+            return lb.vip_address
+        wanted = (spec.get("loadBalancerIP") or "").strip()
+        description = floating_ip_description(m.get("namespace") or "default", m["name"], self._cluster)
         if wanted:
             existing = list(net.ips(floating_ip_address=wanted))
             if existing:
                 if existing[0].port_id and existing[0].port_id != lb.vip_port_id:
-                    raise ServiceError(f"floating IP {wanted} is already in use by port "
-                                       f"{existing[0].port_id}")
-                fip = net.update_ip(existing[0], port_id=lb.vip_port_id)
-                return fip.floating_ip_address
+                    raise ServiceError(f"floating IP {wanted} is not available")
+                return net.update_ip(existing[0], port_id=lb.vip_port_id).floating_ip_address
             fip = net.create_ip(floating_network_id=network_id, port_id=lb.vip_port_id,
-                                floating_ip_address=wanted)
+                                floating_ip_address=wanted, description=description)
         else:
-            fip = net.create_ip(
-                floating_network_id=network_id, port_id=lb.vip_port_id,
-                description=f"Floating IP for Kubernetes external service "
-                            f"{meta.get('namespace')}/{meta['name']} from cluster {self._cluster}")
-        log.info("%s/%s: floating IP %s for VIP port %s", meta.get("namespace"), meta["name"],
-                 fip.floating_ip_address, lb.vip_port_id)
+            fip = net.create_ip(floating_network_id=network_id, port_id=lb.vip_port_id, description=description)
+        log.info("%s/%s: floating IP %s for VIP port %s", m.get("namespace"), m["name"], fip.floating_ip_address,
+                 lb.vip_port_id)
         return fip.floating_ip_address
 
     def _release_floating_ip(self, fip, keep: bool) -> None:
         if keep:
             self.conn.network.update_ip(fip, port_id=None)
-            log.info("detached floating IP %s (keep-floatingip)", fip.floating_ip_address)
+            log.info("detached floating IP %s", fip.floating_ip_address)
         else:
             self.conn.network.delete_ip(fip, ignore_missing=True)
             log.info("deleted floating IP %s", fip.floating_ip_address)
 
     # --- delete ---------------------------------------------------------------------------
 
-    def _ensure_deleted(self, svc: dict) -> str:
+    def _ensure_deleted(self, svc: dict, _nodes: list[tuple[str, str]]) -> None:
         from openstack import exceptions
 
-        meta = svc["metadata"]
-        uid = meta["uid"]
-        annotations = meta.get("annotations") or {}
-        episode = self._episode.setdefault(uid, set())
-        if "deleting" not in episode:
-            self._event(svc, "Normal", "DeletingLoadBalancer", "Deleting load balancer")
-            episode.add("deleting")
+        m = meta(svc)
+        annotations = m.get("annotations") or {}
+        self._event(svc, "Normal", "DeletingLoadBalancer", "Deleting load balancer")
         lb = self._find_lb(svc)
         if lb is not None:
-            if lb.vip_port_id:
+            if lb.vip_port_id and not annotation_true(annotations.get(ANN_KEEP_FIP)):
                 for fip in self.conn.network.ips(port_id=lb.vip_port_id):
-                    self._release_floating_ip(fip, _true(annotations.get(ANN_KEEP_FIP)))
-            if lb.provisioning_status in ("PENDING_DELETE", "DELETED"):
-                return WAIT
-            if lb.provisioning_status.startswith("PENDING_"):
-                return WAIT
-            try:
-                self.conn.load_balancer.delete_load_balancer(lb.id, ignore_missing=True, cascade=True)
-                log.info("%s/%s: deleting load balancer %s", meta.get("namespace"), meta["name"], lb.id)
-            except exceptions.ConflictException:
-                pass
-            return WAIT
-        if not meta.get("deletionTimestamp"):
+                    if created_by_controller(fip.description):
+                        self._release_floating_ip(fip, keep=False)
+            if lb.provisioning_status != "PENDING_DELETE":
+                try:
+                    self.conn.load_balancer.delete_load_balancer(lb.id, ignore_missing=True, cascade=True)
+                    log.info("%s/%s: deleting load balancer %s", m.get("namespace"), m["name"], lb.id)
+                except exceptions.ConflictException as error:
+                    raise ServiceError(f"load balancer {lb.id} is {lb.provisioning_status}: {error}") from error
+            if not wait_for(lambda: self._lb_status(lb.id) in (None, "DELETED"), exponential_waits(DELETE_STEPS),
+                            self._sleep):
+                raise ServiceError(f"timeout waiting for the loadbalancer {lb.id} to be deleted")
+        if not m.get("deletionTimestamp"):
             # the type changed away from LoadBalancer: the Service stays, without its LB
             if (svc.get("status") or {}).get("loadBalancer"):
                 svc = self._patch(svc, {"status": {"loadBalancer": None}}, status=True)
-            if ANN_LB_ID in (svc["metadata"].get("annotations") or {}):
+            if ANN_LB_ID in (meta(svc).get("annotations") or {}):
                 svc = self._patch(svc, {"metadata": {"annotations": {ANN_LB_ID: None}}})
-        finalizers = [f for f in (svc["metadata"].get("finalizers") or []) if f != FINALIZER]
+        finalizers = [f for f in (meta(svc).get("finalizers") or []) if f != FINALIZER]
         self._event(svc, "Normal", "DeletedLoadBalancer", "Deleted load balancer")
         self._patch(svc, {"metadata": {"finalizers": finalizers or None,
-                                       "resourceVersion": svc["metadata"]["resourceVersion"]}})
-        log.info("%s/%s: load balancer gone, finalizer removed", meta.get("namespace"), meta["name"])
-        self._episode[uid] = set()
-        return DONE
+                                       "resourceVersion": meta(svc)["resourceVersion"]}})
+        log.info("%s/%s: load balancer gone, finalizer removed", m.get("namespace"), m["name"])
 
     # --- Kubernetes helpers ---------------------------------------------------------------
 
     def _patch(self, svc: dict, body: dict, status: bool = False) -> dict:
-        meta = svc["metadata"]
+        m = meta(svc)
         call = self._core.patch_namespaced_service_status if status else self._core.patch_namespaced_service
-        response = call(meta["name"], meta.get("namespace") or "default", body,
-                        _content_type="application/merge-patch+json", _preload_content=False,
-                        _request_timeout=30)
-        return json.loads(response.data)
-
-    def _event_once(self, svc: dict, kind: str, reason: str, message: str) -> None:
-        episode = self._episode.setdefault(svc["metadata"]["uid"], set())
-        if (reason, message) not in episode:
-            episode.add((reason, message))
-            self._event(svc, kind, reason, message)
+        return raw(call, m["name"], m.get("namespace") or "default", body,
+                   _content_type="application/merge-patch+json")
 
     def _event(self, svc: dict, kind: str, reason: str, message: str) -> None:
-        meta = svc["metadata"]
-        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        body = {
-            "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:16]}",
-                         "namespace": meta.get("namespace") or "default"},
-            "involvedObject": {"kind": "Service", "apiVersion": "v1", "namespace": meta.get("namespace"),
-                               "name": meta["name"], "uid": meta["uid"],
-                               "resourceVersion": meta.get("resourceVersion")},
-            "reason": reason, "message": message, "type": kind, "count": 1,
-            "firstTimestamp": now, "lastTimestamp": now,
-            "source": {"component": COMPONENT}, "reportingComponent": COMPONENT,
-        }
-        log.info("event %s %s/%s %s: %s", kind, meta.get("namespace"), meta["name"], reason, message)
-        try:
-            self._core.create_namespaced_event(meta.get("namespace") or "default", body,
-                                               _preload_content=False, _request_timeout=30)
-        except Exception as error:  # noqa: BLE001 - an event is best effort
-            log.warning("event %s not recorded: %s", reason, error)
+        m = meta(svc)
+        log.info("event %s %s/%s %s: %s", kind, m.get("namespace"), m["name"], reason, message)
+        self._recorder.event(svc, "Service", kind, reason, message)
 
 
 def connector(clouds_yaml: str, cloud: str):
@@ -601,25 +657,19 @@ def connector(clouds_yaml: str, cloud: str):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lab.cloud_controller",
-                                     description="OpenStack cloud controller double: "
-                                                 "Octavia LBs for Services")
+                                     description="OpenStack cloud controller double: Octavia LBs for Services")
     parser.add_argument("--kubeconfig", required=True)
     parser.add_argument("--clouds-yaml", required=True, help="clouds.yaml with the cloud entry")
     parser.add_argument("--cloud", default="devstack-admin")
     parser.add_argument("--cluster-name", default="kubernetes")
     parser.add_argument("--floating-network", default=None,
-                        help="floating network name or id "
-                             "(default: the only external network, else 'public')")
+                        help="floating network name or id (default: the only external network, else 'public')")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
-    setup_logging(args.verbose)
-    api = config.new_client_from_config(config_file=args.kubeconfig)
-    controller = CloudController(api, connector(args.clouds_yaml, args.cloud), args.cluster_name,
-                                 args.floating_network)
-    signal.signal(signal.SIGTERM, controller.stop)
-    signal.signal(signal.SIGINT, controller.stop)
-    controller.run()
-    return 0
+    daemon.setup_logging(args.verbose)
+    controller = CloudController(api_client(args.kubeconfig), connector(args.clouds_yaml, args.cloud),
+                                 args.cluster_name, args.floating_network)
+    return daemon.run_until_signalled(controller.run, controller.stop, "cloud-controller")
 
 
 if __name__ == "__main__":

@@ -43,113 +43,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
 import logging
 import random
-import signal
 import socket
 import struct
 import sys
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from kubernetes import client, config, watch
+from kubernetes import client
+
+from lab import daemon
+from lab.kube.client import api_client, node_internal_ip
+from lab.kube.informer import Informer
 
 log = logging.getLogger("kube-proxy")
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
-
-
-# --- a small list+watch cache, shared with the cloud controller double -----------------------
-
-class Informer:
-    """Keeps every object of one kind in memory (raw dicts by (namespace, name)), from a list and
-    then a watch resumed from the last resourceVersion; relists after any error. ``on_change``
-    is called (from the informer's thread) after the first list and after every event."""
-
-    def __init__(self, name: str, list_func: Callable, on_change: Callable[[], None],
-                 stop: threading.Event, watch_seconds: int = 240):
-        self.name = name
-        self._list = list_func
-        self._on_change = on_change
-        self._stop = stop
-        self._watch_seconds = watch_seconds
-        self._lock = threading.Lock()
-        self._objects: dict[tuple[str, str], dict] = {}
-        self.synced = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"informer-{name}", daemon=True)
-
-    def start(self) -> Informer:
-        self._thread.start()
-        return self
-
-    def items(self) -> list[dict]:
-        with self._lock:
-            return list(self._objects.values())
-
-    def get(self, namespace: str, name: str) -> dict | None:
-        with self._lock:
-            return self._objects.get((namespace, name))
-
-    @staticmethod
-    def _key(obj: dict) -> tuple[str, str]:
-        meta = obj.get("metadata") or {}
-        return meta.get("namespace") or "", meta.get("name") or ""
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                response = self._list(_preload_content=False, _request_timeout=60)
-                data = json.loads(response.data)
-                version = data["metadata"]["resourceVersion"]
-                with self._lock:
-                    self._objects = {self._key(o): o for o in data.get("items") or []}
-                self.synced.set()
-                self._on_change()
-                while not self._stop.is_set():
-                    version = self._watch(version)
-            except Exception as error:  # noqa: BLE001 - relist after anything
-                if self._stop.is_set():
-                    return
-                log.warning("%s watch: %s; listing again", self.name, str(error)[:300])
-                self._stop.wait(1.0)
-
-    def _watch(self, version: str) -> str:
-        stream = watch.Watch().stream(self._list, resource_version=version,
-                                      allow_watch_bookmarks=True, deserialize=False,
-                                      timeout_seconds=self._watch_seconds,
-                                      _request_timeout=self._watch_seconds + 30)
-        for event in stream:
-            kind, obj = event.get("type"), event.get("object") or {}
-            if kind == "ERROR":
-                raise RuntimeError(f"watch error: {obj.get('message') or obj}")
-            version = (obj.get("metadata") or {}).get("resourceVersion") or version
-            if kind == "BOOKMARK":
-                continue
-            with self._lock:
-                if kind == "DELETED":
-                    self._objects.pop(self._key(obj), None)
-                else:
-                    self._objects[self._key(obj)] = obj
-            self._on_change()
-            if self._stop.is_set():
-                break
-        return version
-
-
-def node_internal_ip(node: dict) -> str | None:
-    for address in (node.get("status") or {}).get("addresses") or []:
-        if address.get("type") == "InternalIP":
-            return address.get("address")
-    return None
-
-
-def setup_logging(verbose: bool = False) -> None:
-    logging.basicConfig(stream=sys.stderr, level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    for noisy in ("urllib3", "kubernetes", "keystoneauth", "openstack", "stevedore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 # --- the proxy -----------------------------------------------------------------------------
@@ -273,6 +183,23 @@ def all_endpoints(services: list[dict], slices: list[dict], pods: list[dict]):
     return {key: sorted(value, key=lambda e: (e.ip, e.port)) for key, value in merged.items()}
 
 
+def candidates(endpoints: dict[tuple[str, str, str], list[Endpoint]], target: Target) -> list[Endpoint]:
+    """The endpoints a node listener may forward to: the Service port's ready endpoints, only
+    the listener's own node's with externalTrafficPolicy Local."""
+    found = endpoints.get((target.namespace, target.service, target.port_name), [])
+    return [e for e in found if e.node == target.node] if target.local_only else list(found)
+
+
+def choose(found: list[Endpoint], balance: str, counter, pick=random.choice) -> Endpoint | None:
+    """One endpoint per connection: at random like iptables mode's ``statistic --mode random``,
+    or in turn (``roundrobin``, like IPVS rr) with ``counter`` (an itertools.count)."""
+    if not found:
+        return None
+    if balance == "roundrobin":
+        return found[next(counter) % len(found)]
+    return pick(found)
+
+
 class KubeProxy:
     def __init__(self, api: client.ApiClient, balance: str = "random"):
         self._core = client.CoreV1Api(api)
@@ -285,6 +212,7 @@ class KubeProxy:
         self._counters: dict[tuple[str, str, str, str], itertools.count] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._dirty: asyncio.Event | None = None
+        self._done: asyncio.Event | None = None
         self._informers: list[Informer] = []
         self._connections: set[asyncio.Task] = set()
 
@@ -292,19 +220,24 @@ class KubeProxy:
         if self._loop is not None and self._dirty is not None:
             self._loop.call_soon_threadsafe(self._dirty.set)
 
+    def stop(self) -> None:
+        """Make run() return (from any thread)."""
+        self._stop.set()
+        if self._loop is not None and self._done is not None:
+            self._loop.call_soon_threadsafe(self._done.set)
+
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._dirty = asyncio.Event()
-        done = asyncio.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            self._loop.add_signal_handler(sig, done.set)
+        done = self._done = asyncio.Event()
+        if self._stop.is_set():
+            return
         self._informers = [
-            Informer("services", self._core.list_service_for_all_namespaces, self._kick, self._stop),
-            Informer("endpointslices", self._discovery.list_endpoint_slice_for_all_namespaces,
-                     self._kick, self._stop),
-            Informer("nodes", self._core.list_node, self._kick, self._stop),
-            Informer("pods", self._core.list_pod_for_all_namespaces, self._kick, self._stop),
-        ]
+            Informer(name, list_fn, self._kick, self._stop, logger=log) for name, list_fn in (
+                ("services", self._core.list_service_for_all_namespaces),
+                ("endpointslices", self._discovery.list_endpoint_slice_for_all_namespaces),
+                ("nodes", self._core.list_node),
+                ("pods", self._core.list_pod_for_all_namespaces))]
         for informer in self._informers:
             informer.start()
         log.info("kube-proxy double started (balance %s)", self._balance)
@@ -328,7 +261,7 @@ class KubeProxy:
         log.info("kube-proxy double stopped")
 
     async def _reconcile(self) -> None:
-        services, slices, nodes, pods = (i.items() for i in self._informers)
+        services, slices, nodes, pods = (i.snapshot() for i in self._informers)
         self._endpoints = all_endpoints(services, slices, pods)
         # no usable endpoint: no listener, so the connection is refused (kube-proxy REJECTs)
         wanted = {key: target for key, target in desired_listeners(services, nodes).items()
@@ -352,20 +285,12 @@ class KubeProxy:
                 self._loop.call_later(2.0, self._dirty.set)
 
     def _candidates(self, target: Target) -> list[Endpoint]:
-        candidates = self._endpoints.get((target.namespace, target.service, target.port_name), [])
-        if target.local_only:
-            candidates = [e for e in candidates if e.node == target.node]
-        return candidates
+        return candidates(self._endpoints, target)
 
     def _choose(self, target: Target) -> Endpoint | None:
-        candidates = self._candidates(target)
-        if not candidates:
-            return None
-        if self._balance == "roundrobin":
-            counter = self._counters.setdefault(
-                (target.namespace, target.service, target.port_name, target.node), itertools.count())
-            return candidates[next(counter) % len(candidates)]
-        return random.choice(candidates)
+        counter = self._counters.setdefault(
+            (target.namespace, target.service, target.port_name, target.node), itertools.count())
+        return choose(self._candidates(target), self._balance, counter)
 
     async def _handle(self, key: tuple[str, int], reader: asyncio.StreamReader,
                       writer: asyncio.StreamWriter) -> None:
@@ -425,11 +350,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="endpoint choice per connection (default random, like iptables mode)")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
-    setup_logging(args.verbose)
-    api = config.new_client_from_config(config_file=args.kubeconfig)
-    asyncio.run(KubeProxy(api, args.balance).run())
-    return 0
-
+    daemon.setup_logging(args.verbose)
+    proxy = KubeProxy(api_client(args.kubeconfig), args.balance)
+    return daemon.run_until_signalled(lambda: asyncio.run(proxy.run()), proxy.stop, "kube-proxy")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -12,7 +12,10 @@ no volume is formatted or mounted, probes are not run.
   kube-controller-manager's attach/detach controller for (PV, node) must be
   ``status.attached: true``. So a pod whose volume cannot attach (Multi-Attach error, or the
   Cinder CSI double's attachError) stays ContainerCreating, as in the article; after two minutes
-  it gets the kubelet's FailedMount warning event.
+  it gets the kubelet's FailedMount warning event. A claim used against its PV's volumeMode
+  (``volumeDevices`` on a Filesystem PV, ``volumeMounts`` on a Block PV) is refused as the real
+  kubelet refuses it: the pod stays ContainerCreating with FailedMount at once ("volume <name>
+  has volumeMode Filesystem, but is specified in volumeDevices").
 - Once ready, after the profile's pod start delay (fast 0.1 s, devstack 90 s, times
   --delay-scale), the pod gets an IP of its node's /24 (``NodeShape.pod_prefix`` + the lowest
   free N in 2..254, unique per node, freed when the pod goes), phase Running, conditions
@@ -35,15 +38,15 @@ pods, pods on nodes other than the lab's three.
 
     python -m lab.kubelet --kubeconfig K [--profile fast|devstack] [--delay-scale F]
 
-Shares the watch/worker plumbing of ``lab.cinder_csi``. Logs to stdout; SIGTERM stops it.
+Uses the shared Kubernetes helpers of ``lab.kube``. Logs to stderr; SIGTERM stops it.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import errno
 import logging
-import signal
 import sys
 import threading
 import time
@@ -53,9 +56,12 @@ from dataclasses import dataclass, field
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from lab import profiles
-from lab.cinder_csi import Informer, Recorder, Retry, Workers, kube_api, meta, now_rfc3339, raw
+from lab import daemon, profiles
 from lab.cluster import NodeShape, shape_from_environment
+from lab.kube.client import api_client, meta, name_key, namespaced_key, raw, rfc3339, uid_key
+from lab.kube.events import Recorder
+from lab.kube.informer import Informer
+from lab.kube.workqueue import Retry, Workers
 
 MOUNT_TIMEOUT = 120.0  # the kubelet's "Unable to attach or mount volumes ... timed out"
 HTTP_PORT = 80
@@ -101,10 +107,8 @@ class Containers:
         for server in servers:
             server.close()
         for server in servers:
-            try:
+            with contextlib.suppress(Exception):  # closing is best effort (a timeout included)
                 await asyncio.wait_for(server.wait_closed(), 2)
-            except (TimeoutError, Exception):  # noqa: BLE001 - closing is best effort
-                pass
 
     @staticmethod
     async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, body: bytes) -> None:
@@ -154,26 +158,104 @@ def identity(pod: dict) -> str:
     return f"Server {meta(pod)['name']} on {pod['spec']['nodeName']}\n"
 
 
+@dataclass(frozen=True)
+class VolumeAdmission:
+    """What the kubelet's volume manager decides for a pod's claims: ``ready`` when every one is
+    bound, attached where attachment is required and used the way its volumeMode allows.
+    unmounted / unattached: the pod's volume names still waiting; errors: the refusals."""
+
+    ready: bool
+    unmounted: tuple[str, ...] = ()
+    unattached: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()
+
+
+def claim_volumes(pod: dict) -> list[tuple[str, str]]:
+    """(pod volume name, claim name) for each claim the pod uses, generic ephemeral included."""
+    found = []
+    for volume in (pod.get("spec") or {}).get("volumes") or []:
+        if "persistentVolumeClaim" in volume:
+            found.append((volume["name"], volume["persistentVolumeClaim"].get("claimName")))
+        elif "ephemeral" in volume:
+            found.append((volume["name"], f"{meta(pod)['name']}-{volume['name']}"))
+    return found
+
+
+def volume_mode_errors(pod: dict, modes: dict[str, str]) -> list[str]:
+    """The desired-state-of-world populator's refusals (kubernetes/kubernetes
+    pkg/kubelet/volumemanager/populator/desired_state_of_world_populator.go): a volume in a
+    container's volumeMounts must be a Filesystem PV, one in volumeDevices a Block PV.
+    ``modes``: pod volume name -> its PV's volumeMode."""
+    spec = pod.get("spec") or {}
+    containers = (spec.get("initContainers") or []) + (spec.get("containers") or [])
+    mounts = {m.get("name") for c in containers for m in c.get("volumeMounts") or []}
+    devices = {d.get("name") for c in containers for d in c.get("volumeDevices") or []}
+    errors = []
+    for name, mode in modes.items():
+        if name in mounts and mode != "Filesystem":
+            errors.append(f"volume {name} has volumeMode {mode}, but is specified in volumeMounts")
+        if name in devices and mode != "Block":
+            errors.append(f"volume {name} has volumeMode {mode}, but is specified in volumeDevices")
+    return errors
+
+
+def admit_volumes(pod: dict, claims: dict[str, dict], pvs: dict[str, dict], attachment_needed,
+                  attached) -> VolumeAdmission:
+    """The volume manager's verdict for a pod on its node. ``claims`` by "<namespace>/<name>",
+    ``pvs`` by name; ``attachment_needed(pv)`` and ``attached(pv name, node)`` answer for the
+    CSI attach step."""
+    namespace, node = meta(pod).get("namespace"), (pod.get("spec") or {}).get("nodeName")
+    unmounted, unattached, modes = [], [], {}
+    for volume_name, claim_name in claim_volumes(pod):
+        claim = claims.get(f"{namespace}/{claim_name}")
+        pv = pvs.get(((claim or {}).get("spec") or {}).get("volumeName") or "")
+        if claim is None or pv is None or (claim.get("status") or {}).get("phase") != "Bound":
+            unmounted.append(volume_name)
+            unattached.append(volume_name)
+            continue
+        modes[volume_name] = (pv.get("spec") or {}).get("volumeMode") or "Filesystem"
+        if attachment_needed(pv) and not attached(meta(pv)["name"], node):
+            unmounted.append(volume_name)
+            unattached.append(volume_name)
+    errors = volume_mode_errors(pod, modes)
+    refused = [name for name in modes if any(f"volume {name} " in e for e in errors)]
+    unmounted += [name for name in refused if name not in unmounted]
+    return VolumeAdmission(not unmounted, tuple(unmounted), tuple(unattached), tuple(errors))
+
+
+def failed_mount_message(admission: VolumeAdmission) -> str:
+    """The kubelet's FailedMount event: refusals at once (volume_manager.go WaitForAttachAndMount
+    returns the populator's errors), otherwise the timeout after two minutes."""
+    waiting = (f"unmounted volumes=[{' '.join(admission.unmounted)}], "
+               f"unattached volumes=[{' '.join(admission.unattached)}]")
+    if admission.errors:
+        refused = [name for name in admission.unmounted if any(f"volume {name} " in e for e in admission.errors)]
+        return (f"Unable to attach or mount volumes: {waiting}, failed to process volumes=[{' '.join(refused)}]: "
+                f"{'; '.join(admission.errors)}")
+    return f"Unable to attach or mount volumes: {waiting}: timed out waiting for the condition"
+
+
 class Kubelets:
     def __init__(self, api: client.ApiClient, nodes: tuple[NodeShape, ...], start_delay: float):
         self.core = client.CoreV1Api(api)
         self.storage = client.StorageV1Api(api)
         self.shapes = {n.name: n for n in nodes}
         self.start_delay = start_delay
-        self.wake, self.stop = threading.Event(), threading.Event()
-        self.workers = Workers(self.wake, size=4, max_backoff=10.0, logger=log)
+        self.wake, self.stop_event = threading.Event(), threading.Event()
+        # The kubelet's pod workers retry a failed sync after a short backoff (10 s at most here).
+        self.workers = Workers(self.wake.set, size=4, backoff_start=0.5, backoff_cap=10.0, logger=log)
         self.containers = Containers()
         self.recorders = {n: Recorder(self.core, "kubelet", host=n) for n in self.shapes}
-        by_name = lambda o: meta(o)["name"]  # noqa: E731
-        by_uid = lambda o: meta(o)["uid"]  # noqa: E731
-        self.pods = Informer("pods", self.core.list_pod_for_all_namespaces, self.wake, self.stop, by_uid, log)
-        self.claims = Informer("pvcs", self.core.list_persistent_volume_claim_for_all_namespaces,
-                               self.wake, self.stop, logger=log)
-        self.volumes = Informer("pvs", self.core.list_persistent_volume, self.wake, self.stop, by_name, log)
-        self.attachments = Informer("volumeattachments", self.storage.list_volume_attachment,
-                                    self.wake, self.stop, by_name, log)
-        self.drivers = Informer("csidrivers", self.storage.list_csi_driver, self.wake, self.stop, by_name, log)
-        self.nodes = Informer("nodes", self.core.list_node, self.wake, self.stop, by_name, log)
+
+        def informer(name, list_fn, key=name_key):
+            return Informer(name, list_fn, self.wake.set, self.stop_event, key, log)
+
+        self.pods = informer("pods", self.core.list_pod_for_all_namespaces, uid_key)
+        self.claims = informer("pvcs", self.core.list_persistent_volume_claim_for_all_namespaces, namespaced_key)
+        self.volumes = informer("pvs", self.core.list_persistent_volume)
+        self.attachments = informer("volumeattachments", self.storage.list_volume_attachment)
+        self.drivers = informer("csidrivers", self.storage.list_csi_driver)
+        self.nodes = informer("nodes", self.core.list_node)
         self.informers = [self.pods, self.claims, self.volumes, self.attachments, self.drivers, self.nodes]
         self.lock = threading.RLock()
         self.running: dict[str, Running] = {}  # pod uid -> its containers
@@ -187,16 +269,20 @@ class Kubelets:
         self.node_locks = {n: threading.Lock() for n in self.shapes}
 
     # ---- main loop
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.wake.set()
+
     def run(self) -> None:
         for informer in self.informers:
             informer.start()
         for informer in self.informers:
             while not informer.synced.wait(0.5):
-                if self.stop.is_set():
+                if self.stop_event.is_set():
                     return
         log.info("kubelet double: caches synced; playing the pods of %s", ", ".join(self.shapes))
         timeout = 0.4
-        while not self.stop.is_set():
+        while not self.stop_event.is_set():
             self.wake.wait(timeout)
             self.wake.clear()
             try:
@@ -207,10 +293,8 @@ class Kubelets:
         self.workers.shutdown()
         with self.lock:
             for running in self.running.values():
-                try:
+                with contextlib.suppress(Exception):  # stopping anyway: best effort
                     self.containers.stop(running.servers)
-                except Exception:  # noqa: BLE001
-                    pass
         self.containers.close()
 
     def reconcile(self) -> float:
@@ -231,7 +315,7 @@ class Kubelets:
                 self._forget(uid)  # gone without us (forced deletion)
             self.unmounted &= present
             self.deleted &= present
-            for node, taken in self.ips.items():
+            for taken in self.ips.values():
                 for ip in [ip for ip, uid in taken.items() if uid not in present]:
                     del taken[ip]
             for pod in pods:  # addresses of running pods are theirs, even before adoption
@@ -264,7 +348,8 @@ class Kubelets:
             if uid not in self.reported:
                 self.workers.submit(uid, lambda p=pod: self.report_pending(p), ("pending", rv))
                 continue
-            if self.volumes_ready(pod):
+            admission = self.admission(pod)
+            if admission.ready:
                 self.waiting_since.pop(uid, None)
                 since = self.ready_since.setdefault(uid, now)
                 due = since + self.start_delay - now
@@ -274,32 +359,17 @@ class Kubelets:
                     next_due = min(next_due, due)
             else:
                 self.ready_since.pop(uid, None)
-                since = self.waiting_since.setdefault(uid, now)
+                # A refusal is reported at once, a wait after the two minutes; both again every two.
+                since = self.waiting_since.setdefault(uid, now - (MOUNT_TIMEOUT if admission.errors else 0.0))
                 if now - since >= MOUNT_TIMEOUT:
                     self.waiting_since[uid] = now
-                    self.workers.submit(f"event/{uid}", lambda p=pod: self.failed_mount(p))
+                    self.workers.submit(f"event/{uid}", lambda p=pod, a=admission: self.failed_mount(p, a))
         for node in self.shapes:
             if self.in_use(node, pods) != self._reported_in_use(node):
                 self.workers.submit(f"node/{node}", lambda n=node: self.sync_node(n))
         return max(0.02, next_due)
 
     # ---- volumes
-    def _pod_csi_volumes(self, pod: dict) -> list[tuple[str, dict | None, dict | None]]:
-        """(claim name, PVC, PV) for each claim the pod uses (generic ephemeral included)."""
-        m, spec = meta(pod), pod.get("spec") or {}
-        found = []
-        for volume in spec.get("volumes") or []:
-            if "persistentVolumeClaim" in volume:
-                claim_name = volume["persistentVolumeClaim"].get("claimName")
-            elif "ephemeral" in volume:
-                claim_name = f"{m['name']}-{volume['name']}"
-            else:
-                continue
-            claim = self.claims.get(f"{m['namespace']}/{claim_name}")
-            pv_name = ((claim or {}).get("spec") or {}).get("volumeName")
-            found.append((claim_name, claim, self.volumes.get(pv_name) if pv_name else None))
-        return found
-
     def _attach_required(self, pv: dict) -> bool:
         csi = (pv.get("spec") or {}).get("csi")
         if not csi:
@@ -307,14 +377,22 @@ class Kubelets:
         driver = self.drivers.get(csi.get("driver") or "")
         return driver is None or (driver.get("spec") or {}).get("attachRequired", True) is not False
 
-    def volumes_ready(self, pod: dict) -> bool:
-        node = pod["spec"]["nodeName"]
-        for _, claim, pv in self._pod_csi_volumes(pod):
-            if claim is None or pv is None or (claim.get("status") or {}).get("phase") != "Bound":
-                return False
-            if self._attach_required(pv) and not self._attached(meta(pv)["name"], node):
-                return False
-        return True
+    def admission(self, pod: dict) -> VolumeAdmission:
+        names = {f"{meta(pod).get('namespace')}/{claim}" for _, claim in claim_volumes(pod)}
+        claims = {key: c for key in names if (c := self.claims.get(key)) is not None}
+        pvs = {name: pv for c in claims.values()
+               if (name := (c.get("spec") or {}).get("volumeName")) and (pv := self.volumes.get(name)) is not None}
+        return admit_volumes(pod, claims, pvs, self._attach_required, self._attached)
+
+    def _pod_pvs(self, pod: dict) -> list[dict]:
+        found = []
+        for _, claim_name in claim_volumes(pod):
+            claim = self.claims.get(f"{meta(pod).get('namespace')}/{claim_name}")
+            pv_name = ((claim or {}).get("spec") or {}).get("volumeName")
+            pv = self.volumes.get(pv_name) if pv_name else None
+            if pv is not None:
+                found.append(pv)
+        return found
 
     def _attached(self, pv_name: str, node: str) -> bool:
         for va in self.attachments.snapshot():
@@ -333,8 +411,8 @@ class Kubelets:
                 continue
             if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
                 continue
-            for _, _, pv in self._pod_csi_volumes(pod):
-                if pv is not None and self._attach_required(pv):
+            for pv in self._pod_pvs(pod):
+                if self._attach_required(pv):
                     csi = pv["spec"]["csi"]
                     names.add(f"kubernetes.io/csi/{csi['driver']}^{csi['volumeHandle']}")
         return sorted(names)
@@ -365,7 +443,7 @@ class Kubelets:
         if pod is None or meta(pod)["uid"] in self.reported:
             return
         shape = self.shapes[pod["spec"]["nodeName"]]
-        spec, now = pod["spec"], now_rfc3339()
+        spec, now = pod["spec"], rfc3339()
         containers = [c["name"] for c in spec.get("containers") or []]
         has_init = bool(spec.get("initContainers"))
         unready = f"containers with unready status: [{' '.join(containers)}]"
@@ -405,7 +483,7 @@ class Kubelets:
                               {"metadata": {"uid": m["uid"]}, "status": status}))
         except ApiException as error:
             if error.status in (404, 409, 422):
-                raise Retry(f"pod {m['namespace']}/{m['name']} changed: {error.reason}", 0.2)
+                raise Retry(f"pod {m['namespace']}/{m['name']} changed: {error.reason}", 0.2) from error
             raise
 
     def _allocate(self, node: str, uid: str, wanted: str | None) -> str:
@@ -436,10 +514,7 @@ class Kubelets:
             wanted = None  # an address this double did not give: the pod gets one of its node's
         fixed = bool(pod["spec"].get("hostNetwork") or wanted)
         for _ in range(8):
-            if pod["spec"].get("hostNetwork"):
-                ip = self.shapes[node].ip
-            else:
-                ip = self._allocate(node, uid, wanted)
+            ip = self.shapes[node].ip if pod["spec"].get("hostNetwork") else self._allocate(node, uid, wanted)
             try:
                 servers = self.containers.start(ip, container_ports(pod), identity(pod))
                 break
@@ -483,7 +558,7 @@ class Kubelets:
         running = self.running.get(meta(pod)["uid"])
         if running is None:
             return
-        spec, now = pod["spec"], now_rfc3339()
+        spec, now = pod["spec"], rfc3339()
         shape = self.shapes[running.node]
         old = {c.get("name"): c for c in (pod.get("status") or {}).get("containerStatuses") or []}
         started = {name: ((s.get("state") or {}).get("running") or {}).get("startedAt")
@@ -545,17 +620,9 @@ class Kubelets:
         log.info("pod %s/%s on %s: containers stopped, volumes released, pod deleted",
                  m["namespace"], m["name"], node)
 
-    def failed_mount(self, pod: dict) -> None:
-        pod = self._current(pod)
-        if pod is None:
-            return
-        names = [v["name"] for v in pod["spec"].get("volumes") or []]
-        waiting = [v["name"] for v in pod["spec"].get("volumes") or []
-                   if "persistentVolumeClaim" in v or "ephemeral" in v]
-        self._event(pod, "Warning", "FailedMount",
-                    f"Unable to attach or mount volumes: unmounted volumes=[{' '.join(waiting)}], "
-                    f"unattached volumes=[{' '.join(names)}]: timed out waiting for the condition")
-
+    def failed_mount(self, pod: dict, admission: VolumeAdmission) -> None:
+        if self._current(pod) is not None:
+            self._event(pod, "Warning", "FailedMount", failed_mount_message(admission))
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lab.kubelet",
@@ -567,23 +634,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--delay-scale", type=float, default=1.0)
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stdout,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    logging.getLogger("urllib3").setLevel(logging.WARNING)
-    kubelets = Kubelets(kube_api(args.kubeconfig), shape_from_environment().nodes,
+    daemon.setup_logging(args.verbose)
+    kubelets = Kubelets(api_client(args.kubeconfig), shape_from_environment().nodes,
                         profiles.delays(args.profile, args.delay_scale).pod_start)
-
-    def stop(signum, _frame):
-        log.info("signal %d: stopping", signum)
-        kubelets.stop.set()
-        kubelets.wake.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    kubelets.run()
-    log.info("stopped")
-    return 0
-
+    return daemon.run_until_signalled(kubelets.run, kubelets.stop, "kubelet")
 
 if __name__ == "__main__":
     sys.exit(main())
