@@ -100,7 +100,8 @@ def wait_for_volume_type_release(
         if left <= 0:
             if remaining is None:
                 raise VolumeReleaseError(
-                    f"Cinder did not answer for {timeout_seconds:.0f}s while waiting to delete volume type {type_name!r}"
+                    f"Cinder did not answer for {timeout_seconds:.0f}s while waiting to delete "
+                    f"volume type {type_name!r}"
                 )
             raise VolumeReleaseTimeout(type_name, timeout_seconds, remaining)
         if remaining:

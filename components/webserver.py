@@ -108,7 +108,8 @@ def replication_controller_spec(replicas: int, labels: dict[str, str], pod: dict
 @dataclass
 class ClaimVolume:
     claim: k8s.core.v1.PersistentVolumeClaim  # mounted by its name output; the controller is replaced with it
-    storage_class: k8s.storage.v1.StorageClass  # the claim's class: its replacement takes the claim, so the controller too
+    # The claim's class: its replacement takes the claim, so the controller too.
+    storage_class: k8s.storage.v1.StorageClass
     volume_mode: str  # "Block": raw device at CLAIM_DEVICE_PATH; "Filesystem": mounted at CLAIM_MOUNT_PATH
     multiattach: bool  # True: pods spread over the nodes; False: kept on one node (one attachment)
 

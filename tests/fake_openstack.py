@@ -115,7 +115,8 @@ class FakeOpenStack:
                     return self._send(200, {"version": _volume_version(fake.base)})
                 if path == f"/volume/v3/{PROJECT_ID}/volumes/detail":
                     if self.headers.get("X-Auth-Token") != "fake-token":
-                        return self._send(401, {"error": {"message": "The request you have made requires authentication.", "code": 401}})
+                        return self._send(401, {"error": {"code": 401, "message":
+                                                          "The request you have made requires authentication."}})
                     answer = fake.next_volume_answer()
                     if isinstance(answer, int):
                         return self._send(answer, {"message": "The server is currently unavailable.", "code": answer})

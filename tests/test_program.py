@@ -163,7 +163,8 @@ def test_devstack_single_storage_class_uses_cinders_default_type(devstack_single
 def test_claim_uses_the_class_through_its_output(any_stack):
     storage_class = any_stack.one(STORAGE_CLASS)
     claim = any_stack.one(CLAIM)
-    assert claim.inputs["metadata"] == {"name": setting(any_stack, "claimName"), "namespace": setting(any_stack, "namespace")}
+    assert claim.inputs["metadata"] == {"name": setting(any_stack, "claimName"),
+                                        "namespace": setting(any_stack, "namespace")}
     assert claim.inputs["spec"]["storageClassName"] == storage_class.inputs["metadata"]["name"]
     assert storage_class.urn in claim.property_dependencies["spec"]
     assert claim.inputs["spec"]["resources"]["requests"]["storage"] == f"{setting(any_stack, 'volumeSizeGi')}Gi"
@@ -182,7 +183,7 @@ def test_devstack_single_claim_is_a_read_write_once_filesystem(devstack_single):
 def test_destroy_order_of_the_storage_chain(any_stack):
     """The engine deletes a resource only after everything that depends on it."""
     chain = [server(any_stack), any_stack.one(CLAIM), any_stack.one(STORAGE_CLASS)]
-    for dependent, dependency in zip(chain, chain[1:]):
+    for dependent, dependency in zip(chain, chain[1:], strict=False):
         assert dependency.urn in transitive_dependencies(any_stack, dependent), (dependent.name, dependency.name)
 
 
@@ -242,7 +243,8 @@ def test_lbserver_pods_have_no_volume_and_spread_over_the_nodes(any_stack):
 
 
 def test_devstack_opens_the_control_plane_to_both_apps(devstack):
-    assert pod_of(lbserver(devstack))["tolerations"] == pod_of(server(devstack))["tolerations"] == CONTROL_PLANE_TOLERATIONS
+    assert (pod_of(lbserver(devstack))["tolerations"] == pod_of(server(devstack))["tolerations"]
+            == CONTROL_PLANE_TOLERATIONS)
 
 
 def test_devstack_single_keeps_both_apps_off_the_control_plane(devstack_single):
@@ -271,7 +273,8 @@ def test_service_balances_the_lbserver_pods(any_stack):
     assert service.inputs["metadata"]["name"] == setting(any_stack, "serviceName")
     assert service.inputs["metadata"]["namespace"] == setting(any_stack, "namespace")
     assert spec["type"] == "LoadBalancer" and spec["externalTrafficPolicy"] == "Cluster"
-    assert spec["selector"] == {"app": "lbserver"} == lbserver(any_stack).inputs["spec"]["template"]["metadata"]["labels"]
+    template_labels = lbserver(any_stack).inputs["spec"]["template"]["metadata"]["labels"]
+    assert spec["selector"] == {"app": "lbserver"} == template_labels
     assert spec["ports"] == [{"name": "http", "port": setting(any_stack, "servicePort"), "targetPort": 80,
                               "protocol": "TCP"}]
     timeout = f"{setting(any_stack, 'loadBalancerTimeoutMinutes')}m"

@@ -32,8 +32,10 @@ def test_pulumi_yaml_declares_every_key_with_type_default_and_description():
     declared = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())["config"]
     assert set(declared) == set(CONFIG_KEYS)
     for key, spec in declared.items():
-        assert spec["type"] in ("string", "integer", "boolean", "object") and "default" in spec and spec["description"], key
-    assert declared["loadBalancerAnnotations"] == {**declared["loadBalancerAnnotations"], "type": "object", "default": {}}
+        assert spec["type"] in ("string", "integer", "boolean", "object"), key
+        assert "default" in spec and spec["description"], key
+    annotations = declared["loadBalancerAnnotations"]
+    assert annotations == {**annotations, "type": "object", "default": {}}
 
 
 def test_kubernetes_version_is_policy_config_not_program_config():

@@ -68,7 +68,8 @@ def test_pod_spec_without_claim_has_no_volume_and_spreads():
 def test_replication_controller_spec_labels_its_template():
     labels = pod_labels("server")
     spec = replication_controller_spec(3, labels, {"containers": []})
-    assert spec == {"replicas": 3, "selector": labels, "template": {"metadata": {"labels": labels}, "spec": {"containers": []}}}
+    assert spec == {"replicas": 3, "selector": labels,
+                    "template": {"metadata": {"labels": labels}, "spec": {"containers": []}}}
     spec["selector"]["app"] = "changed"
     assert labels == {"app": "server"}, "the spec must not share the caller's dict"
 

@@ -287,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
 
     root = cache_root()
     root.mkdir(parents=True, exist_ok=True)
-    lock = open(root / ".lock", "w")
+    lock = open(root / ".lock", "w")  # noqa: SIM115 - held open until exit: the flock guards the whole build
     if _busy(lock):
         log(f"another scripts/tools builds in {root}; waiting for it")
         fcntl.flock(lock, fcntl.LOCK_EX)
