@@ -194,6 +194,19 @@ def device_path(volume: dict, server_id: str) -> str:
 ALREADY_DETACHED, DETACH, WAIT_DETACHED = "detached", "detach", "wait"
 
 
+def backoff_seconds(initial: float, factor: float, steps: int) -> float:
+    """How long k8s.io/apimachinery's wait.ExponentialBackoff sleeps in all (no jitter)."""
+    return sum(initial * factor ** step for step in range(steps))
+
+
+# The real driver's WaitDiskAttached / WaitDiskDetached (pkg/csi/cinder/openstack/
+# openstack_volumes.go): ExponentialBackoff from 1 s, factor 1.2, 15 steps (~72 s) for an attach,
+# 13 (~48 s) for a detach; fixed in the driver, whatever the cloud's speed. A detach that finds
+# the volume `detaching` for another server waits this long for its own, then fails and is retried.
+ATTACH_WAIT_SECONDS = backoff_seconds(1.0, 1.2, 15)
+DETACH_WAIT_SECONDS = backoff_seconds(1.0, 1.2, 13)
+
+
 def detach_step(volume: dict | None, server_id: str) -> str:
     """DetachVolume's decision: nothing to do when the volume is gone, ``available`` or not on
     this server; only wait when Cinder is already ``detaching`` it (another detach of the same
@@ -494,7 +507,7 @@ class CinderCSI:
                 except CloudError as error:
                     raise CloudError(f"[ControllerPublishVolume] Attach Volume failed with error {error}") from error
                 volume = self._wait(lambda: self._attached(volume_id, server_id),
-                                    f'volume "{volume_id}" to be attached')
+                                    f'volume "{volume_id}" to be attached', ATTACH_WAIT_SECONDS)
             device = device_path(volume, server_id)
         except CloudError as error:
             self._va_status(name, {"attached": False, "attachError": {
@@ -529,7 +542,7 @@ class CinderCSI:
                 self.cloud.detach(server_id, volume_id)
             if step != ALREADY_DETACHED:
                 self._wait(lambda: server_id not in attached_servers(self.cloud.volume(volume_id)),
-                           f'volume "{volume_id}" to detach')
+                           f'volume "{volume_id}" to detach', DETACH_WAIT_SECONDS)
         except CloudError as error:
             self._va_status(name, {"detachError": {
                 "message": f"rpc error: code = Internal desc = ControllerUnpublishVolume failed with error {error}",
@@ -586,8 +599,8 @@ class CinderCSI:
             raise CloudError(f"volume {volume_id} is in error_deleting state")
         return volume is None
 
-    def _wait(self, check: Callable[[], object], what: str):
-        return poll(check, self.wait_timeout, what, self.stop_event)
+    def _wait(self, check: Callable[[], object], what: str, timeout: float | None = None):
+        return poll(check, self.wait_timeout if timeout is None else timeout, what, self.stop_event)
 
 
 def main(argv: list[str] | None = None) -> int:

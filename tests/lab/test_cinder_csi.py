@@ -219,3 +219,11 @@ def test_a_detach_while_cinder_is_detaching_sends_nothing_and_its_wait_gives_up_
         driver.detach("csi-1")
     assert not [c for c in cloud.calls if c[0] == "detach"]
     assert "detachError" in api.va_status[-1]
+
+
+def test_attach_and_detach_waits_are_the_real_drivers_backoff():
+    # openstack_volumes.go: ExponentialBackoff{1 s, factor 1.2, 15 steps} (attach), 13 (detach).
+    assert csi.backoff_seconds(1.0, 1.2, 1) == 1.0
+    assert csi.backoff_seconds(1.0, 2.0, 3) == 7.0
+    assert 72.0 < csi.ATTACH_WAIT_SECONDS < 72.1
+    assert 48.4 < csi.DETACH_WAIT_SECONDS < 48.6
