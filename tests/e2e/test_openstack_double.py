@@ -10,10 +10,8 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import openstack.config
@@ -21,23 +19,10 @@ import openstack.connection
 import pytest
 
 from lab.openstack import write_clouds_yaml
+from lab.ports import free_port, listening, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 PASSWORDS = {"admin": "admin-pw-lab", "demo": "demo-pw-lab"}
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return probe.getsockname()[1]
-
-
-def listening(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="module")
@@ -53,9 +38,7 @@ def double(tmp_path_factory):
                                 "--state-dir", str(state), "--profile", "fast"],
                                cwd=REPO, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 30
-        while not listening("127.0.0.1", port) and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until("the double to listen", lambda: listening("127.0.0.1", port) or process.poll() is not None, 30)
         assert process.poll() is None and listening("127.0.0.1", port), (folder / "double.log").read_text()
         clouds = write_clouds_yaml(folder / "clouds.yaml", f"http://127.0.0.1:{port}", PASSWORDS)
         env = {**os.environ, "OS_CLIENT_CONFIG_FILE": str(clouds)}

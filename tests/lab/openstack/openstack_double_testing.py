@@ -5,7 +5,6 @@ import contextlib
 import io
 import os
 import re
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -14,33 +13,10 @@ import openstack.config
 import openstack.connection
 import requests
 
+from lab.ports import wait_until
+
 REPO = Path(__file__).resolve().parents[3]
 PASSWORDS = {"admin": "admin-pw-lab", "demo": "demo-pw-lab"}
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return probe.getsockname()[1]
-
-
-def wait_until(predicate, timeout: float, what: str, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
-
-
-def listening(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 def haproxy_children(pid: int) -> list[int]:
@@ -100,13 +76,13 @@ def raw(conn, method: str, url: str, **kwargs) -> requests.Response:
 
 
 def wait_volume(conn, volume_id: str, status: str, timeout: float = 10):
-    return wait_until(lambda: (v := conn.block_storage.get_volume(volume_id)).status == status and v,
-                      timeout, f"volume {volume_id} {status}")
+    return wait_until(f"volume {volume_id} {status}",
+                      lambda: (v := conn.block_storage.get_volume(volume_id)).status == status and v, timeout)
 
 
 def wait_gone(conn, volume_id: str, timeout: float = 10) -> None:
-    wait_until(lambda: conn.block_storage.find_volume(volume_id, ignore_missing=True) is None,
-               timeout, f"volume {volume_id} gone")
+    wait_until(f"volume {volume_id} gone",
+               lambda: conn.block_storage.find_volume(volume_id, ignore_missing=True) is None, timeout)
 
 
 def lbaas(conn) -> str:
@@ -119,7 +95,7 @@ def lbaas(conn) -> str:
 
 def wait_lb(conn, lb_id: str, timeout: float = 15) -> float:
     started = time.monotonic()
-    wait_until(lambda: conn.load_balancer.get_load_balancer(lb_id).provisioning_status == "ACTIVE",
-               timeout, f"load balancer {lb_id} ACTIVE")
+    wait_until(f"load balancer {lb_id} ACTIVE",
+               lambda: conn.load_balancer.get_load_balancer(lb_id).provisioning_status == "ACTIVE", timeout)
     return time.monotonic() - started
 

@@ -12,16 +12,14 @@ from openstack_double_testing import (
     PASSWORDS,
     cli,
     connect_with,
-    free_port,
     haproxy_children,
     lbaas,
-    listening,
     raw,
     wait_lb,
-    wait_until,
 )
 
 from lab.openstack import OpenStackDouble, write_clouds_yaml
+from lab.ports import free_port, listening, wait_until
 
 
 class _Member:
@@ -115,7 +113,7 @@ def test_octavia_load_balancer_floating_ip_and_the_amphora_haproxy(double, admin
         assert [f.id for f in conn.network.ips(port_id=lb.vip_port_id)] == [fip.id]
         assert [f.id for f in conn.network.ips(floating_ip_address=fip.floating_ip_address)] == [fip.id]
 
-        wait_until(lambda: listening(fip.floating_ip_address, lb_port), 10, "haproxy on the floating IP")
+        wait_until("haproxy on the floating IP", lambda: listening(fip.floating_ip_address, lb_port), 10)
         assert set(answers(fip.floating_ip_address, lb_port, 6)) == {"member 127.0.1.2", "member 127.0.1.3"}
         assert set(answers(lb.vip_address, lb_port, 4)) == {"member 127.0.1.2", "member 127.0.1.3"}
 
@@ -133,8 +131,9 @@ def test_octavia_load_balancer_floating_ip_and_the_amphora_haproxy(double, admin
             return (tree["operating_status"], pool_status["operating_status"],
                     sorted((m["address"], m["operating_status"]) for m in pool_status["members"]))
 
-        wait_until(lambda: statuses() == ("DEGRADED", "DEGRADED", [("127.0.1.2", "ONLINE"), ("127.0.1.3", "ERROR")]),
-                   10, "the health monitor to mark worker2's member ERROR")
+        wait_until("the health monitor to mark worker2's member ERROR",
+                   lambda: statuses() == ("DEGRADED", "DEGRADED", [("127.0.1.2", "ONLINE"), ("127.0.1.3", "ERROR")]),
+                   10)
         assert set(answers(fip.floating_ip_address, lb_port, 4)) == {"member 127.0.1.2"}
 
         # batch update down to one member: haproxy reloads, only worker1 answers
@@ -147,16 +146,16 @@ def test_octavia_load_balancer_floating_ip_and_the_amphora_haproxy(double, admin
 
         # floating IP moved off the VIP: haproxy stops binding it
         conn.network.update_ip(fip, port_id=None)
-        wait_until(lambda: not listening(fip.floating_ip_address, lb_port), 10, "the floating IP unbound")
+        wait_until("the floating IP unbound", lambda: not listening(fip.floating_ip_address, lb_port), 10)
         assert listening(lb.vip_address, lb_port)
         conn.network.delete_ip(fip)
         assert list(conn.network.ips(port_id=lb.vip_port_id)) == []
 
         conn.load_balancer.delete_load_balancer(lb.id, cascade=True)
-        wait_until(lambda: conn.load_balancer.find_load_balancer(lb.id, ignore_missing=True) is None, 10,
-                   "the load balancer gone")
+        wait_until("the load balancer gone",
+                   lambda: conn.load_balancer.find_load_balancer(lb.id, ignore_missing=True) is None, 10)
         assert conn.network.find_port(lb.vip_port_id, ignore_missing=True) is None
-        wait_until(lambda: not listening(lb.vip_address, lb_port), 5, "haproxy stopped")
+        wait_until("haproxy stopped", lambda: not listening(lb.vip_address, lb_port), 5)
         assert not double.fleet.pids()
     finally:
         for member in members:
@@ -193,15 +192,15 @@ def test_a_fully_populated_create_goes_active_as_one_tree_and_serves(double, adm
         assert tree["listeners"][0]["provisioning_status"] == pool_status["provisioning_status"] == "ACTIVE"
         assert {m["provisioning_status"] for m in pool_status["members"]} == {"ACTIVE"}
         assert pool_status["health_monitor"]["provisioning_status"] == "ACTIVE"
-        wait_until(lambda: listening(lb["vip_address"], lb_port), 10, "haproxy on the VIP")
+        wait_until("haproxy on the VIP", lambda: listening(lb["vip_address"], lb_port), 10)
         assert set(answers(lb["vip_address"], lb_port, 4)) == {"member 127.0.1.2", "member 127.0.1.3"}
         unnamed = raw(admin, "POST", f"{lbaas(admin)}/loadbalancers", json={"loadbalancer": {
             "vip_subnet_id": subnet, "listeners": [{"protocol": "TCP", "protocol_port": 1, "default_pool": {
                 "protocol": "TCP", "lb_algorithm": "ROUND_ROBIN"}}]}})
         assert unnamed.status_code == 400 and "Pools must be named" in unnamed.json()["faultstring"]
         admin.load_balancer.delete_load_balancer(lb["id"], cascade=True)
-        wait_until(lambda: admin.load_balancer.find_load_balancer(lb["id"], ignore_missing=True) is None, 10,
-                   "the load balancer gone")
+        wait_until("the load balancer gone",
+                   lambda: admin.load_balancer.find_load_balancer(lb["id"], ignore_missing=True) is None, 10)
     finally:
         for member in members:
             member.close()
@@ -229,7 +228,7 @@ def test_load_balancers_go_through_pending_statuses(tmp_path):
         assert raw(conn, "DELETE", f"{lbaas(conn)}/loadbalancers/{lb.id}").status_code == 400  # not cascade
         conn.load_balancer.delete_load_balancer(lb.id, cascade=True)
         assert conn.load_balancer.get_load_balancer(lb.id).provisioning_status == "PENDING_DELETE"
-        wait_until(lambda: conn.load_balancer.find_load_balancer(lb.id, ignore_missing=True) is None, 10,
-                   "the load balancer gone")
+        wait_until("the load balancer gone",
+                   lambda: conn.load_balancer.find_load_balancer(lb.id, ignore_missing=True) is None, 10)
         assert not slow.fleet.pids()
         assert not haproxy_children(os.getpid())

@@ -11,12 +11,11 @@ from openstack_double_testing import (
     PASSWORDS,
     REPO,
     connect_with,
-    free_port,
     haproxy_children,
-    listening,
     wait_lb,
-    wait_until,
 )
+
+from lab.ports import free_port, listening, wait_until
 
 
 def test_the_module_serves_until_sigterm(tmp_path):
@@ -30,16 +29,16 @@ def test_the_module_serves_until_sigterm(tmp_path):
                                     "--state-dir", str(state), "--profile", "fast"],
                                    cwd=REPO, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
-        wait_until(lambda: listening("127.0.0.1", port) or process.poll() is not None, 30, "the double to listen")
+        wait_until("the double to listen", lambda: listening("127.0.0.1", port) or process.poll() is not None, 30)
         assert process.poll() is None, log.read_text()
-        wait_until(lambda: (state / "clouds.yaml").exists(), 5, "clouds.yaml")
+        wait_until("clouds.yaml", lambda: (state / "clouds.yaml").exists(), 5)
         conn = connect_with(state / "clouds.yaml", "devstack-admin")
         lb = conn.load_balancer.create_load_balancer(vip_subnet_id=conn.network.find_network("private").subnet_ids[0])
         wait_lb(conn, lb.id)
         listener = conn.load_balancer.create_listener(protocol="TCP", protocol_port=free_port(), loadbalancer_id=lb.id)
         wait_lb(conn, lb.id)
-        wait_until(lambda: haproxy_children(process.pid), 10, "an amphora haproxy")
-        wait_until(lambda: listening(lb.vip_address, listener.protocol_port), 10, "haproxy on the VIP")
+        wait_until("an amphora haproxy", lambda: haproxy_children(process.pid), 10)
+        wait_until("haproxy on the VIP", lambda: listening(lb.vip_address, listener.protocol_port), 10)
     finally:
         process.send_signal(signal.SIGTERM)
         try:
