@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from lab import cluster, controlplane, processes
 
 if TYPE_CHECKING:
-    from lab.environment import LabState
+    from lab.state import LabState
 
 ADMIN_CLOUD = "devstack-admin"  # Devstack's clouds.yaml entry with admin rights
 

@@ -15,8 +15,8 @@ from kubernetes import client
 from lab import parts, processes
 from lab.cluster import CSI_DRIVER, ClusterShape
 from lab.controlplane import http_answers
-from lab.environment import LabState
 from lab.ports import listening
+from lab.state import LabState
 from toolchain import versions
 
 

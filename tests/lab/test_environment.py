@@ -16,9 +16,11 @@ import pytest
 
 from lab import environment, processes
 from lab import parts as lab_parts
+from lab import state as state_module
 from lab.controlplane import LabError
-from lab.environment import Lab, LabRunning, LabState
+from lab.environment import Lab, LabRunning
 from lab.ports import listening
+from lab.state import LabState
 from toolchain import versions
 
 
@@ -36,16 +38,16 @@ def a_state(root: Path) -> LabState:
 
 def test_the_state_survives_its_file(tmp_path):
     state = a_state(tmp_path)
-    environment.save(state)
-    assert environment.load(tmp_path) == state
+    state_module.save(state)
+    assert state_module.load(tmp_path) == state
     assert (tmp_path / "lab.json").stat().st_mode & 0o777 == 0o600  # it holds the token and passphrase
 
 
 def test_no_state_file_is_no_lab_and_a_foreign_one_is_named(tmp_path):
-    assert environment.load(tmp_path) is None
+    assert state_module.load(tmp_path) is None
     (tmp_path / "lab.json").write_text('{"processes": []}')
     with pytest.raises(LabError, match="not a state file"):
-        environment.load(tmp_path)
+        state_module.load(tmp_path)
 
 
 # --------------------------------------------------------------------------- the environment
@@ -142,7 +144,7 @@ def test_start_restart_stop_part_and_stop_leave_nothing_behind(stand_in_parts, t
         assert state.parts == ("server", "client")
         assert [p.name for p in state.processes] == ["server", "client"]
         assert all(processes.alive(p) for p in state.processes)
-        assert environment.load(root) == state  # what `scripts/lab status` in another process reads
+        assert state_module.load(root) == state  # what `scripts/lab status` in another process reads
         block_entry = processes.BLOCK_REGISTRY / state.address_block
         assert block_entry.read_text() == str(root)
         with pytest.raises(LabRunning):
@@ -153,10 +155,10 @@ def test_start_restart_stop_part_and_stop_leave_nothing_behind(stand_in_parts, t
         assert fresh.pid != old.pid and not processes.alive(old) and processes.alive(fresh)
         # Ready again means this start's line, not the one the old process left in the log.
         assert processes.log_since_start(fresh).startswith("ready again")
-        assert environment.load(root).process("client") == fresh
+        assert state_module.load(root).process("client") == fresh
 
         assert lab.stop_part("client") == 0  # SIGTERM, a clean exit
-        assert [p.name for p in environment.load(root).processes] == ["server"]
+        assert [p.name for p in state_module.load(root).processes] == ["server"]
         ports = list(state.ports.values())
     finally:
         lab.stop()

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from lab import parts, processes
-from lab.environment import LabState
+from lab.state import LabState
 
 GO_BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 
