@@ -122,6 +122,24 @@ def install_provider_plugins(bin_dir: Path, pulumi_home: Path) -> None:
                                f"{result.stderr[-2000:]}")
 
 
+def lab_passphrase(pulumi_home: Path) -> str:
+    """The Pulumi passphrase every lab of this tool set uses, made once and kept in its home.
+
+    Creating a stack writes an ``encryptionsalt`` made from the passphrase into the project's
+    stack file; with one passphrase per lab, the next lab would refuse that file ("incorrect
+    passphrase"). The lab's stacks hold no secret worth more than the lab itself.
+    """
+    pulumi_home.mkdir(parents=True, exist_ok=True)
+    path = pulumi_home / "lab-passphrase"
+    try:
+        with open(path, "x") as fresh:  # the first lab makes it; the others read it
+            os.chmod(path, 0o600)
+            fresh.write(secrets.token_hex(16))
+    except FileExistsError:
+        pass
+    return path.read_text().strip()
+
+
 def link_path_tools(bin_dir: Path, target: Path) -> None:
     """Links to the set's clients (pulumi, kubectl) in the lab's own bin folder."""
     target.mkdir(parents=True, exist_ok=True)
@@ -202,9 +220,10 @@ class Lab:
         self.state = None
         try:
             block = processes.claim_address_block(self.root, STATE_FILE)
-            self.state = LabState(root=self.root, bin_dir=bin_dir, pulumi_home=pulumi_home_for(bin_dir),
+            pulumi_home = pulumi_home_for(bin_dir)
+            self.state = LabState(root=self.root, bin_dir=bin_dir, pulumi_home=pulumi_home,
                                   profile=self.profile, delay_scale=self.delay_scale, address_block=block,
-                                  pulumi_passphrase=secrets.token_hex(16), parts=self.parts,
+                                  pulumi_passphrase=lab_passphrase(pulumi_home), parts=self.parts,
                                   extra_args=self.extra_args, ports=pick_ports(lab_parts.ports_of(self.parts)))
             save(self.state)
             self._prepare_pulumi()

@@ -32,6 +32,10 @@ def test_try_runs_the_article_end_to_end_and_leaves_nothing(tools_bin, tmp_path)
     assert "kube_service_kubernetes_default_lb-webserver" in output and "ACTIVE" in output, output[-4000:]
     assert "destroying the stack" in output and "stopping the lab" in output
     assert "done: every step passed" in output
+    # The checkout is left as it was: the stack was created in the lab's copy of the project.
+    changed = subprocess.run(["git", "status", "--porcelain", "--", "Pulumi.devstack.yaml"], cwd=REPO,
+                             capture_output=True, text=True, check=True).stdout
+    assert changed == "", f"scripts/try changed the checkout's stack file: {changed}"
     # Nothing is left: the lab folder is gone and its address block is released.
     assert not lab_dir.exists()
     assert not any(entry.read_text().strip() == str(lab_dir) for entry in BLOCK_REGISTRY.glob("127.*"))

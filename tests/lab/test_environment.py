@@ -215,3 +215,12 @@ def test_free_ports_are_picked_per_port_name(stand_in_parts, tmp_path):
         assert set(lab.state.ports) == {"server", "client"}
         assert len(set(lab.state.ports.values())) == 2
         assert all(listening("127.0.0.1", port) for port in lab.state.ports.values())
+
+
+def test_every_lab_of_a_tool_set_shares_one_passphrase(tmp_path):
+    # A stack file's encryptionsalt from an earlier lab must still match the next lab's passphrase.
+    home = tmp_path / "pulumi-home"
+    first = environment.lab_passphrase(home)
+    assert len(first) == 32 and environment.lab_passphrase(home) == first
+    assert (home / "lab-passphrase").stat().st_mode & 0o077 == 0
+    assert environment.lab_passphrase(tmp_path / "other-home") != first
