@@ -350,11 +350,13 @@ def _http_error(response) -> str:
 # --------------------------------------------------------------------------- the controller
 
 class CinderCSI:
-    def __init__(self, api: client.ApiClient, cloud: Cloud, wait_timeout: float):
+    def __init__(self, api: client.ApiClient, cloud: Cloud, wait_timeout: float,
+                 attach_wait: float = ATTACH_WAIT_SECONDS, detach_wait: float = DETACH_WAIT_SECONDS):
         self.core = client.CoreV1Api(api)
         self.storage = client.StorageV1Api(api)
         self.cloud = cloud
         self.wait_timeout = wait_timeout
+        self.attach_wait, self.detach_wait = attach_wait, detach_wait
         self.wake, self.stop_event = threading.Event(), threading.Event()
         self.workers = Workers(self.wake.set, backoff_start=RETRY_START, backoff_cap=RETRY_MAX, logger=log)
         self.recorder = Recorder(self.core, f"{DRIVER}_csi-cinder-controllerplugin-double")
@@ -507,7 +509,7 @@ class CinderCSI:
                 except CloudError as error:
                     raise CloudError(f"[ControllerPublishVolume] Attach Volume failed with error {error}") from error
                 volume = self._wait(lambda: self._attached(volume_id, server_id),
-                                    f'volume "{volume_id}" to be attached', ATTACH_WAIT_SECONDS)
+                                    f'volume "{volume_id}" to be attached', self.attach_wait)
             device = device_path(volume, server_id)
         except CloudError as error:
             self._va_status(name, {"attached": False, "attachError": {
@@ -542,7 +544,7 @@ class CinderCSI:
                 self.cloud.detach(server_id, volume_id)
             if step != ALREADY_DETACHED:
                 self._wait(lambda: server_id not in attached_servers(self.cloud.volume(volume_id)),
-                           f'volume "{volume_id}" to detach', DETACH_WAIT_SECONDS)
+                           f'volume "{volume_id}" to detach', self.detach_wait)
         except CloudError as error:
             self._va_status(name, {"detachError": {
                 "message": f"rpc error: code = Internal desc = ControllerUnpublishVolume failed with error {error}",

@@ -166,7 +166,8 @@ PV = {"metadata": {"name": "pvc-1", "resourceVersion": "1"},
 
 
 def controller(cloud: FakeCloud, wait_timeout: float = 5.0) -> tuple[csi.CinderCSI, FakeApi]:
-    driver = csi.CinderCSI(client.ApiClient(), cloud, wait_timeout)
+    driver = csi.CinderCSI(client.ApiClient(), cloud, wait_timeout, attach_wait=wait_timeout,
+                           detach_wait=wait_timeout)
     api = FakeApi()
     driver.core = driver.storage = driver.recorder.core = api
     for informer, objects in ((driver.claims, [claim()]), (driver.classes, [CLASS]), (driver.nodes, [NODE]),
