@@ -1,15 +1,13 @@
 """The OpenStack double (lab/openstack/) against the real pulumi-openstack provider plugin.
 
 Only what needs the Go tools lives here: the provider (gophercloud) manages a volume type through
-the double run as the lab runs it (`python -m lab.openstack`, fast profile), with Cinder's policy
+the double started through `Lab` (its openstack part alone, fast profile), with Cinder's policy
 answer for the demo user. Everything else about the double is in tests/lab/openstack (fast, no
 Go tools).
 """
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,41 +16,15 @@ import openstack.config
 import openstack.connection
 import pytest
 
-from lab.openstack import write_clouds_yaml
-from lab.ports import free_port, listening, wait_until
-
-REPO = Path(__file__).resolve().parents[2]
-PASSWORDS = {"admin": "admin-pw-lab", "demo": "demo-pw-lab"}
-
 
 @pytest.fixture(scope="module")
-def double(tmp_path_factory):
-    """`python -m lab.openstack` on a free port (fast profile), and its clouds.yaml."""
-    folder = tmp_path_factory.mktemp("openstack-double")
-    state = folder / "state"
-    state.mkdir()
-    (state / "passwords.json").write_text(json.dumps(PASSWORDS))
-    port = free_port()
-    log = open(folder / "double.log", "wb")  # noqa: SIM115 - held open for the module's lifetime, closed below
-    process = subprocess.Popen([sys.executable, "-m", "lab.openstack", "--port", str(port),
-                                "--state-dir", str(state), "--profile", "fast"],
-                               cwd=REPO, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    try:
-        wait_until("the double to listen", lambda: listening("127.0.0.1", port) or process.poll() is not None, 30)
-        assert process.poll() is None and listening("127.0.0.1", port), (folder / "double.log").read_text()
-        clouds = write_clouds_yaml(folder / "clouds.yaml", f"http://127.0.0.1:{port}", PASSWORDS)
-        env = {**os.environ, "OS_CLIENT_CONFIG_FILE": str(clouds)}
-        env.pop("OS_CLOUD", None)
-        yield {"clouds": clouds, "env": env, "log": folder / "double.log"}
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            assert process.wait(timeout=20) == 0, "the double did not exit cleanly on SIGTERM"
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-            log.close()
+def double(make_lab):
+    """The lab's OpenStack double alone (fast profile), started through Lab, with its clouds.yaml,
+    the lab's environment (PULUMI_HOME with the plugins, pulumi on PATH) and its log."""
+    lab = make_lab("openstack-double", parts=["openstack"])
+    env = lab.env()
+    env.pop("OS_CLOUD", None)
+    yield {"clouds": Path(env["OS_CLIENT_CONFIG_FILE"]), "env": env, "log": Path(lab.process("openstack").log)}
 
 
 def connect(double, cloud: str = "devstack-admin") -> openstack.connection.Connection:
@@ -88,13 +60,11 @@ print(json.dumps(result))
 '''
 
 
-def test_the_pulumi_openstack_provider_manages_a_volume_type(double, tools_bin, tmp_path):
+def test_the_pulumi_openstack_provider_manages_a_volume_type(double, tmp_path):
     conn = connect(double)
     state = tmp_path / "state"
     state.mkdir()
-    env = {**double["env"], "PATH": f"{tools_bin}:{os.environ['PATH']}", "PULUMI_BACKEND_URL": f"file://{state}",
-           "PULUMI_CONFIG_PASSPHRASE": "x", "PULUMI_SKIP_UPDATE_CHECK": "true",
-           "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true", "PROGRAM": PROGRAM}
+    env = {**double["env"], "PULUMI_BACKEND_URL": f"file://{state}", "PROGRAM": PROGRAM}
     driver = tmp_path / "driver.py"
     driver.write_text(DRIVER)
     results = {}
