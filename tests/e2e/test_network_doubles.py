@@ -1,6 +1,6 @@
 """The network doubles end to end: kube-proxy (lab/kube_proxy.py) and the OpenStack cloud
 controller (lab/cloud_controller.py), against a real control plane and the OpenStack API double
-(lab/openstack.py, whose haproxy plays the amphora).
+(lab/openstack/, whose haproxy plays the amphora: load_balancer/amphora.py).
 
 The module starts its own lab (lab/environment.py) with only the parts under test and what they
 need: the control plane, the OpenStack double (fast profile, delays x3 so that PENDING_CREATE can
