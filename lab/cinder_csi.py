@@ -70,7 +70,7 @@ from kubernetes.utils.quantity import parse_quantity
 from lab import daemon, profiles
 from lab.kube.client import api_client, meta, name_key, namespaced_key, raw, remove_finalizer, rfc3339, server_id_of
 from lab.kube.events import Recorder
-from lab.kube.informer import Informer
+from lab.kube.informer import Informer, start_and_sync
 from lab.kube.workqueue import Retry, Workers
 
 DRIVER = "cinder.csi.openstack.org"
@@ -378,12 +378,8 @@ class CinderCSI:
         self.wake.set()
 
     def run(self) -> None:
-        for informer in self.informers:
-            informer.start()
-        for informer in self.informers:
-            while not informer.synced.wait(0.5):
-                if self.stop_event.is_set():
-                    return
+        if not start_and_sync(self.informers, self.stop_event):
+            return
         log.info("cinder-csi double: caches synced; provisioner, attacher and deleter running")
         while not self.stop_event.is_set():
             self.wake.wait(0.4)

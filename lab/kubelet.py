@@ -60,7 +60,7 @@ from lab import daemon, profiles
 from lab.cluster import NodeShape, shape_from_environment
 from lab.kube.client import api_client, meta, name_key, namespaced_key, raw, rfc3339, uid_key
 from lab.kube.events import Recorder
-from lab.kube.informer import Informer
+from lab.kube.informer import Informer, start_and_sync
 from lab.kube.workqueue import Retry, Workers
 
 MOUNT_TIMEOUT = 120.0  # the kubelet's "Unable to attach or mount volumes ... timed out"
@@ -274,12 +274,8 @@ class Kubelets:
         self.wake.set()
 
     def run(self) -> None:
-        for informer in self.informers:
-            informer.start()
-        for informer in self.informers:
-            while not informer.synced.wait(0.5):
-                if self.stop_event.is_set():
-                    return
+        if not start_and_sync(self.informers, self.stop_event):
+            return
         log.info("kubelet double: caches synced; playing the pods of %s", ", ".join(self.shapes))
         timeout = 0.4
         while not self.stop_event.is_set():

@@ -132,3 +132,15 @@ class Informer:
             response.close()
             response.release_conn()
         return version
+
+
+def start_and_sync(informers: list[Informer], stop: threading.Event, poll: float = 0.5) -> bool:
+    """Start every informer, then wait until each has listed once (client-go's
+    WaitForCacheSync); False when ``stop`` is set first."""
+    for informer in informers:
+        informer.start()
+    for informer in informers:
+        while not informer.synced.wait(poll):
+            if stop.is_set():
+                return False
+    return True

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from lab.kube.client import name_key
-from lab.kube.informer import Cache, Informer, WatchExpired
+from lab.kube.informer import Cache, Informer, WatchExpired, start_and_sync
 
 
 def obj(name: str, rv: int, **extra) -> dict:
@@ -98,3 +98,30 @@ def test_the_informer_lists_watches_from_the_listed_version_and_relists_after_41
     assert server.lists == 2 and informer.synced.is_set()
     assert [o["metadata"]["name"] for o in informer.snapshot()] == ["b"]  # the relist replaced the cache
     assert len(changes) == 3  # first list, the ADDED event, the relist
+
+
+class _StubInformer:
+    """Just what start_and_sync uses: start() and a synced event."""
+
+    def __init__(self, syncs: bool):
+        self.synced = threading.Event()
+        self.started = False
+        self._syncs = syncs
+
+    def start(self):
+        self.started = True
+        if self._syncs:
+            self.synced.set()
+        return self
+
+
+def test_start_and_sync_starts_all_then_waits_for_each_list():
+    informers = [_StubInformer(True), _StubInformer(True)]
+    assert start_and_sync(informers, threading.Event(), poll=0.01) is True
+    assert all(i.started for i in informers)
+
+
+def test_start_and_sync_gives_up_when_stopped_before_a_list():
+    stop = threading.Event()
+    stop.set()
+    assert start_and_sync([_StubInformer(True), _StubInformer(False)], stop, poll=0.01) is False
