@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,7 @@ sys.path.insert(0, str(REPO))
 from lab import profiles  # noqa: E402 - after the sys.path line, so it runs from any folder
 from lab.cluster import ClusterShape  # noqa: E402 - same
 from lab.environment import Lab  # noqa: E402 - same
+from lab.project_copy import copy_project  # noqa: E402 - same
 
 PROFILE = "devstack"
 
@@ -46,16 +46,6 @@ def critical_path_seconds(scale: float) -> tuple[float, dict[str, float]]:
         "load-balanced pods (pod start)": delays.pod_start,
     }
     return max(chains.values()), chains
-
-
-def copy_project(target: Path) -> Path:
-    files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True)
-    for relative in files.stdout.split():
-        (target / relative).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / relative, target / relative)
-    for venv in ("venv", "policy/venv"):
-        (target / venv).symlink_to(REPO / venv)
-    return target
 
 
 def pulumi(project: Path, env: dict, operation: str, stack: str) -> dict:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from lab.environment import Lab
+from lab.project_copy import copy_project
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -94,20 +94,6 @@ def openstack_fault(env: dict, path: str, body: dict) -> None:
     base = conn.load_balancer.get_endpoint().split("/load-balancer")[0]
     response = conn.session.put(f"{base}{path}", json=body)
     assert response.status_code == 200, response.text
-
-
-def copy_project(copy: Path) -> Path:
-    """A copy of the project as a fresh clone has it, with the virtualenvs scripts/test made."""
-    tracked = run(["git", "ls-files", "--cached", "--others", "--exclude-standard"]).stdout.split()
-    for relative in tracked:
-        source = REPO / relative
-        if source.is_file():
-            (copy / relative).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, copy / relative)
-    for venv in ("venv", "policy/venv"):
-        assert (REPO / venv / "bin" / "python").exists(), f"{venv} is missing: run ./scripts/test"
-        (copy / venv).symlink_to(REPO / venv)
-    return copy
 
 
 @pytest.fixture

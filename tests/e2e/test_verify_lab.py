@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import copy_project, lab_pulumi, run
+from conftest import lab_pulumi, run
 from test_deploy import claim_volume_id, cloud, kube, storage_pods_by_node
 
 from lab.cluster import ClusterShape
+from lab.project_copy import copy_project
 
 SERVER_OF = {shape.name: shape.server_id for shape in ClusterShape().nodes}
 
