@@ -7,7 +7,12 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.replacement_token import TOKEN_ANNOTATION, ReplacementToken, immutable_spec_key
 from policy.devstack_domain import CINDER_CSI_DRIVER
+
+# pulumi-kubernetes' generic await (4.18+): `up` returns when the claim's capacity is what it asks
+# for, so a bigger size has reached the claim, its PV and its Cinder volume when `up` ends.
+WAIT_FOR_ANNOTATION = "pulumi.com/waitFor"
 
 
 def access_mode(multiattach: bool) -> str:
@@ -28,6 +33,11 @@ def claim_spec(storage_class_name: pulumi.Input[str], volume_size_gi: int, multi
         "volumeMode": volume_mode,
         "resources": {"requests": {"storage": f"{volume_size_gi}Gi"}},
     }
+
+
+def capacity_wait(volume_size_gi: int) -> str:
+    """The claim's readiness: bound, with the capacity it asks for (the resizer sets it last)."""
+    return f"jsonpath={{.status.capacity.storage}}={volume_size_gi}Gi"
 
 
 @dataclass
@@ -65,9 +75,19 @@ class CinderStorage(pulumi.ComponentResource):
             opts=child,
         )
         self.storage_class_name = self.storage_class.metadata.apply(lambda metadata: metadata.name)
+        # Unknown in the preview of a claim replacement, so that preview does not dry-run the new
+        # claim onto the old one (see components/replacement_token.py).
+        self.replacement_token = ReplacementToken(
+            f"{resource_name}-claim-token",
+            immutable_spec_key(args.claim_name, args.namespace, access_mode(args.multiattach), args.volume_mode,
+                               args.storage_class_name),
+            opts=child,
+        )
         self.claim = k8s.core.v1.PersistentVolumeClaim(
             f"{resource_name}-claim",
-            metadata={"name": args.claim_name, "namespace": args.namespace},
+            metadata={"name": args.claim_name, "namespace": args.namespace,
+                      "annotations": {TOKEN_ANNOTATION: self.replacement_token.token,
+                                      WAIT_FOR_ANNOTATION: capacity_wait(args.volume_size_gi)}},
             spec=claim_spec(self.storage_class_name, args.volume_size_gi, args.multiattach, args.volume_mode),
             # A claim's spec is immutable but for its size (which the driver expands in place), and
             # pulumi-kubernetes replaces it for a new access mode or class but not a new volume mode.

@@ -1,7 +1,8 @@
 """Run the project's program through the real Pulumi CLI where no Python language host exists.
 
     scripts/lab-pulumi preview --stack devstack [--policy-pack policy] [--json]
-    scripts/lab-pulumi up --stack devstack
+    scripts/lab-pulumi up --stack devstack [--skip-preview]
+    scripts/lab-pulumi refresh --stack devstack
     scripts/lab-pulumi destroy --stack devstack
     scripts/lab-pulumi output --stack devstack
 
@@ -17,6 +18,10 @@ language host (the CLI runs it through the host's RunPlugin); the CLI launches a
 directly instead, so each pack gets a two-line launcher that does what RunPlugin does: run
 `python -m pulumi.policy <engine> .` in the pack folder with the virtualenv named in its
 PulumiPolicy.yaml (policy/venv).
+
+`up` does what the CLI's `pulumi up --yes` does: it previews first, with the same policy packs,
+and stops if the preview fails (the Automation API's `up` alone is `pulumi up --skip-preview`);
+`--skip-preview` skips it, as the CLI's flag does.
 
 With --json, one JSON document goes to stdout: the steps (op, type, name, urn), diagnostics,
 policy violations, the change summary and the outputs; progress goes to stderr.
@@ -61,6 +66,13 @@ class Collector:
         self.diagnostics: list[dict] = []
         self.policy: list[dict] = []
         self.summary: dict | None = None
+        self.preview: dict | None = None
+
+    def start_phase(self, name: str) -> None:
+        """Keep what the preview planned apart from what the update then did."""
+        self.preview = {"steps": self.steps, "summary": self.summary}
+        self.steps, self.summary = [], None
+        self._say(f"-- {name} --")
 
     def __call__(self, event: events.EngineEvent) -> None:
         if event.resource_pre_event:
@@ -132,13 +144,15 @@ def _project_name(project: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/lab-pulumi", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("operation", choices=["preview", "up", "destroy", "output"])
+    parser.add_argument("operation", choices=["preview", "up", "refresh", "destroy", "output"])
     parser.add_argument("--stack", "-s", required=True, help="stack name, e.g. devstack")
     parser.add_argument("--cwd", type=Path, default=PROJECT, help="project folder (default: this one)")
     parser.add_argument("--policy-pack", action="append", default=[], type=Path,
                         help="policy pack folder (repeatable)")
     parser.add_argument("--policy-pack-config", action="append", default=[], type=Path,
                         help="policy pack config file, one per --policy-pack")
+    parser.add_argument("--skip-preview", action="store_true",
+                        help="up only: do not preview first (pulumi up --skip-preview)")
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
     args = parser.parse_args(argv)
     project = args.cwd.resolve()
@@ -156,23 +170,32 @@ def main(argv: list[str] | None = None) -> int:
     stack = stack_for(args.stack, project)
     collector = Collector(echo=True)
     document: dict = {"stack": args.stack, "operation": args.operation}
+    previews_first = args.operation == "up" and not args.skip_preview
+    document["phase"] = "preview" if args.operation == "preview" or previews_first else args.operation
     try:
-        if args.operation == "preview":
+        if document["phase"] == "preview":
             stack.preview(policy_packs=packs, policy_pack_configs=pack_configs, on_event=collector)
-        elif args.operation == "up":
+        if args.operation == "up":
+            if previews_first:
+                collector.start_phase("update")
+            document["phase"] = "update"
             result = stack.up(policy_packs=packs, policy_pack_configs=pack_configs, on_event=collector)
             document["outputs"] = {k: v.value for k, v in result.outputs.items()}
+        elif args.operation == "refresh":
+            stack.refresh(on_event=collector)
         elif args.operation == "destroy":
             stack.destroy(on_event=collector)
-        else:
+        elif args.operation == "output":
             document["outputs"] = {k: v.value for k, v in stack.outputs().items()}
         document["succeeded"] = True
     except auto.CommandError as error:
         document["succeeded"] = False
         document["error"] = str(error)
-        print(f"lab-pulumi: {args.operation} failed", file=sys.stderr)
+        print(f"lab-pulumi: {args.operation} failed (in its {document['phase']})", file=sys.stderr)
     document.update(steps=collector.steps, diagnostics=collector.diagnostics,
                     policyViolations=collector.policy, summary=collector.summary)
+    if collector.preview is not None:
+        document["preview"] = collector.preview
     if args.json:
         print(json.dumps(document, indent=2, default=str))
     elif "outputs" in document:

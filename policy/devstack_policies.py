@@ -125,15 +125,29 @@ def _wrongly_typed(value: Any, *types: type) -> bool:
     return value is not None and not isinstance(value, types)
 
 
-def _plain(value: Any) -> Any:
+# Maps whose values are strings whatever they say: one unknown at preview (the claim's replacement
+# token) is validated as a string rather than stopping the whole object's validation.
+_STRING_MAPS = ("annotations", "labels")
+
+
+def _plain(value: Any, key: Any = None) -> Any:
     """A JSON copy of engine properties; numbers arrive as floats, Kubernetes wants integers."""
+    if isinstance(value, Mapping) and key in _STRING_MAPS:
+        return {name: _string_or_unknown(value, name) for name in value}
     if isinstance(value, Mapping):
-        return {key: _plain(item) for key, item in value.items()}
+        return {name: _plain(item, name) for name, item in value.items()}
     if _is_list(value):
         return [_plain(item) for item in value]
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
+
+
+def _string_or_unknown(mapping: Mapping, name: Any) -> Any:
+    try:
+        return _plain(mapping[name])
+    except UnknownValueError:
+        return ""
 
 
 def _cut(text: str, limit: int) -> str:

@@ -8,6 +8,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from functools import cache
 
+import pulumi
 from devstack_policies import POLICIES, RULE_FAILED
 from harness import STACKS, ProgramRun, run_program
 from hypothesis import strategies as st
@@ -43,11 +44,22 @@ def _options(parent: str) -> PolicyResourceOptions:
                                  parent=parent or None)
 
 
+def engine_props(value):
+    """Props as the engine hands them to a pack: a value unknown at preview is the unknown sentinel."""
+    if isinstance(value, pulumi.output.Unknown):
+        return UNKNOWN_STRING_VALUE
+    if isinstance(value, dict):
+        return {key: engine_props(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [engine_props(item) for item in value]
+    return copy.deepcopy(value)
+
+
 def stack_resources(run: ProgramRun) -> list[PolicyResource]:
     """Every registration as a PolicyResource with parent and dependencies linked, props as plain dicts
     (for a read, the object read, as the engine passes its state)."""
     resources = {
-        r.urn: PolicyResource(r.type, copy.deepcopy(r.read_state if r.read_id else r.inputs), r.urn, r.name,
+        r.urn: PolicyResource(r.type, engine_props(r.read_state if r.read_id else r.inputs), r.urn, r.name,
                               _options(r.parent), None, None, [], {})
         for r in run.registrations
     }
@@ -200,16 +212,16 @@ def mutations(draw, resources: Sequence[PolicyResource]):
 
 
 def mutated(resources: Sequence[PolicyResource], changes) -> tuple[list[PolicyResource], set[str], bool]:
-    """Copies of the resources with the changes applied: (resources, URNs changed, unknowns sent)."""
+    """Copies of the resources with the changes applied: (resources, URNs changed, unknowns sent, by a
+    mutation or by the preview itself: the claim's replacement token is unknown in a first preview)."""
     copies = [copy.copy(r) for r in resources]
-    changed, unknowns_sent = set(), False
+    changed = set()
     for index, path, how, new in changes:
         if copies[index].urn not in changed:
             copies[index].props = copy.deepcopy(copies[index].props)
         if mutate(copies[index].props, path, how, new):
             changed.add(copies[index].urn)
-            unknowns_sent |= how == "unknown"
-    return copies, changed, unknowns_sent
+    return copies, changed, contains_unknown([r.props for r in copies])
 
 
 def contains_unknown(value) -> bool:

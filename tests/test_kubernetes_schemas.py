@@ -7,6 +7,7 @@ import copy
 import kubernetes_validate
 import pytest
 from devstack_policies import KUBERNETES_VERSION_DEFAULT, kubernetes_schema_problems, kubernetes_version_problem
+from policy_harness import engine_props
 
 
 def test_the_default_is_the_newest_1_36_release_kubernetes_validate_knows():
@@ -21,12 +22,13 @@ def test_every_declared_object_validates_strictly(any_stack):
     assert sorted(r.inputs["kind"] for r in declared) == [
         "PersistentVolumeClaim", "ReplicationController", "ReplicationController", "Service", "StorageClass"]
     for registration in declared:
-        assert kubernetes_schema_problems(registration.type, registration.inputs, {}) == [], registration.name
+        problems = kubernetes_schema_problems(registration.type, engine_props(registration.inputs), {})
+        assert problems == [], registration.name
 
 
 def test_an_unknown_field_is_named(devstack):
     controller = next(r for r in devstack.registrations if r.name == "server" and r.custom)
-    inputs = {**controller.inputs, "spec": {**controller.inputs["spec"], "replica": 3}}
+    inputs = {**engine_props(controller.inputs), "spec": {**engine_props(controller.inputs)["spec"], "replica": 3}}
     (problem,) = kubernetes_schema_problems(controller.type, inputs, {})
     assert "1.36.0 object: spec: Additional properties" in problem and "'replica' was unexpected" in problem
 
@@ -34,7 +36,7 @@ def test_an_unknown_field_is_named(devstack):
 @pytest.mark.parametrize("version", ["1.35.0", "1.36", "1.36.3"])
 def test_other_known_releases_can_be_chosen(devstack, version):
     service = next(r for r in devstack.registrations if r.type == "kubernetes:core/v1:Service")
-    assert kubernetes_schema_problems(service.type, service.inputs, {"kubernetesVersion": version}) == []
+    assert kubernetes_schema_problems(service.type, engine_props(service.inputs), {"kubernetesVersion": version}) == []
 
 
 @pytest.mark.parametrize(("name", "path", "value", "expected"), [
@@ -47,7 +49,7 @@ def test_other_known_releases_can_be_chosen(devstack, version):
 ])
 def test_a_wrongly_typed_field_is_named_with_its_path(devstack, name, path, value, expected):
     registration = next(r for r in devstack.registrations if r.name == name and r.custom and r.read_id is None)
-    inputs = copy.deepcopy(registration.inputs)
+    inputs = copy.deepcopy(engine_props(registration.inputs))
     parent = inputs
     for part in path[:-1]:
         parent = parent[part]

@@ -34,6 +34,30 @@ def lab_pulumi(project: Path, env: dict, *args: str) -> tuple[int, dict, str]:
     return result.returncode, document, result.stderr
 
 
+def planned_changes(document: dict) -> list[dict]:
+    """The steps of a preview that would change something."""
+    return [step for step in document["steps"] if step["op"] not in ("same", "read")]
+
+
+def converge(project: Path, env: dict, stack: str) -> dict:
+    """The user's sequence: `pulumi preview`, `pulumi up` (which previews first), then a preview that
+    must plan nothing. Returns the up's document."""
+    code, document, stderr = lab_pulumi(project, env, "preview", "--stack", stack)
+    assert code == 0 and document["succeeded"], document.get("error") or stderr[-4000:]
+    code, document, stderr = lab_pulumi(project, env, "up", "--stack", stack)
+    assert code == 0 and document["succeeded"], document.get("error") or stderr[-4000:]
+    assert "preview" in document, "lab-pulumi up did not preview first"
+    code, after, stderr = lab_pulumi(project, env, "preview", "--stack", stack)
+    assert code == 0 and after["succeeded"], after.get("error") or stderr[-4000:]
+    assert planned_changes(after) == [], f"the preview after up still plans: {planned_changes(after)}"
+    return document
+
+
+def config_set(project: Path, env: dict, stack: str, key: str, value: str) -> None:
+    result = run(["pulumi", "config", "set", "--stack", stack, key, value], env=env, cwd=project)
+    assert result.returncode == 0, result.stderr
+
+
 @pytest.fixture(scope="session")
 def tools_bin() -> Path:
     """The pinned tools, built now if this machine has not built them yet (never skipped)."""

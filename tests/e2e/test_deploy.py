@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-from conftest import lab_pulumi, openstack_fault, run
+from conftest import config_set, converge, lab_pulumi, openstack_fault, planned_changes, run
 from kubernetes import client, config
 from openstack import config as os_config
 from openstack import connection
@@ -129,26 +129,21 @@ def test_up_then_the_articles_checks_then_destroy_leaves_nothing(stack, storage_
 
 
 def test_a_second_up_plans_no_change(project, engine_env):
-    code, document, stderr = lab_pulumi(project, engine_env, "up", "--stack", "devstack-single")
-    assert code == 0, document.get("error") or stderr[-4000:]
     try:
-        code, document, stderr = lab_pulumi(project, engine_env, "preview", "--stack", "devstack-single")
+        converge(project, engine_env, "devstack-single")
+        code, document, stderr = lab_pulumi(project, engine_env, "up", "--stack", "devstack-single")
         assert code == 0, document.get("error") or stderr[-4000:]
-        changed = [s for s in document["steps"] if s["op"] not in ("same", "read")]
-        assert changed == [], changed
+        assert planned_changes(document) == []
     finally:
         lab_pulumi(project, engine_env, "destroy", "--stack", "devstack-single")
 
 
 def test_flipping_multiattach_on_a_live_stack_converges_in_one_up(project, engine_env):
-    code, document, stderr = lab_pulumi(project, engine_env, "up", "--stack", "devstack")
-    assert code == 0, document.get("error") or stderr[-4000:]
+    """The README's claim-replacing change, through the user's sequence: preview, up, preview."""
     try:
-        result = run(["pulumi", "config", "set", "--stack", "devstack", "multiattach", "false"],
-                     env=engine_env, cwd=project)
-        assert result.returncode == 0, result.stderr
-        code, document, stderr = lab_pulumi(project, engine_env, "up", "--stack", "devstack")
-        assert code == 0 and document["succeeded"], document.get("error") or stderr[-4000:]
+        converge(project, engine_env, "devstack")
+        config_set(project, engine_env, "devstack", "multiattach", "false")
+        document = converge(project, engine_env, "devstack")
         replaced = {s["name"] for s in document["steps"] if s["op"] in ("delete-replaced", "replace",
                                                                        "create-replacement")}
         assert {"storage-claim", "server"} <= replaced, document["steps"]
