@@ -59,8 +59,8 @@ def web_server(app: str, replicas: int, claim: ClaimVolume | None = None,
 server = web_server(
     STORAGE_APP,
     settings.server_replicas,
-    ClaimVolume(storage.claim, storage.storage_class, volume_mode=settings.volume_mode,
-                multiattach=settings.multiattach),
+    ClaimVolume(storage.claim, storage.storage_class, claim_name=settings.claim_name,
+                volume_mode=settings.volume_mode, multiattach=settings.multiattach),
     # Stacks made before the load-balancing app existed named this component "web".
     opts=pulumi.ResourceOptions(aliases=[pulumi.Alias(name="web")]),
 )
@@ -89,5 +89,13 @@ if volume_type:
 pulumi.export("storageClassName", storage.storage_class_name)
 pulumi.export("claimName", storage.claim_name)
 pulumi.export("serviceName", load_balancer.service_name)
+pulumi.export("namespace", settings.namespace)
+pulumi.export("image", settings.image)
+pulumi.export("volumeSizeGi", settings.volume_size_gi)
 pulumi.export("serverReplicas", settings.server_replicas)
 pulumi.export("lbserverReplicas", settings.lbserver_replicas)
+# What verify compares the running pods with: each app's controller and the template it runs.
+pulumi.export("serverController", server.name)
+pulumi.export("lbserverController", lbserver.name)
+pulumi.export("serverTemplateHash", server.template_hash)
+pulumi.export("lbserverTemplateHash", lbserver.template_hash)

@@ -8,6 +8,8 @@ tell which pod and node answered (the article did this by hand with `kubectl exe
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 
 import pulumi
@@ -31,8 +33,28 @@ IDENTITY_SCRIPT = (
 )
 
 
+# The label that tells one controller's pods from the next one's during a rollout (the name
+# Deployments use for the same purpose, so `kubectl get pods -L pod-template-hash` reads the same).
+TEMPLATE_HASH_LABEL = "pod-template-hash"
+# Seconds a deleted pod keeps serving, so that kube-proxy on every node has stopped sending it new
+# connections before nginx stops (the endpoint update is asynchronous; see README "Rollouts").
+DRAIN_SECONDS = 5
+
+
 def pod_labels(app_name: str) -> dict[str, str]:
+    """The app's label: the Service, the placement rules and verify select every pod of the app by it."""
     return {"app": app_name}
+
+
+def template_hash(template: dict) -> str:
+    """A short, stable digest of a pod template (plain values only), as a label value and name suffix."""
+    canonical = json.dumps(template, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:10]
+
+
+def controller_name(app_name: str, hash_: str) -> str:
+    """`server-3f9a1c0d2e`: the article's name, then the template it runs."""
+    return f"{app_name}-{hash_}"
 
 
 def control_plane_tolerations() -> list[dict]:
@@ -76,6 +98,7 @@ def nginx_container(image: str, volume_mode: str | None = None) -> dict:
         ],
         "ports": [{"name": PORT_NAME, "containerPort": CONTAINER_PORT, "protocol": "TCP"}],
         "readinessProbe": {"httpGet": {"path": "/", "port": PORT_NAME}, "periodSeconds": 5},
+        "lifecycle": {"preStop": {"sleep": {"seconds": DRAIN_SECONDS}}},
         "resources": {
             "requests": {"cpu": "10m", "memory": "16Mi"},
             "limits": {"cpu": "200m", "memory": "64Mi"},
@@ -97,26 +120,39 @@ def pod_spec(image: str, labels: dict[str, str], schedule_on_control_plane: bool
     return spec
 
 
+def pod_template(labels: dict[str, str], pod: dict) -> dict:
+    return {"metadata": {"labels": dict(labels)}, "spec": pod}
+
+
+def hashed_labels(labels: dict[str, str], template: dict) -> dict[str, str]:
+    """The app's labels plus the hash of `template` (whose own labels are the app's)."""
+    return {**labels, TEMPLATE_HASH_LABEL: template_hash(template)}
+
+
 def replication_controller_spec(replicas: int, labels: dict[str, str], pod: dict) -> dict:
+    """Selects only its own template's pods: during a rollout two controllers of one app run side by side."""
     return {
         "replicas": replicas,
         "selector": dict(labels),
-        "template": {"metadata": {"labels": dict(labels)}, "spec": pod},
+        "template": pod_template(labels, pod),
     }
 
 
 @dataclass
 class ClaimVolume:
-    claim: k8s.core.v1.PersistentVolumeClaim  # mounted by its name output; the controller is replaced with it
+    claim: k8s.core.v1.PersistentVolumeClaim  # created before the controller; the controller is replaced with it
     # The claim's class: its replacement takes the claim, so the controller too.
     storage_class: k8s.storage.v1.StorageClass
+    # The claim's Kubernetes name. Plain, not the claim's output: the template hash needs it, and the
+    # claim's outputs are unknown in a preview that replaces it (components/replacement_token.py).
+    claim_name: str
     volume_mode: str  # "Block": raw device at CLAIM_DEVICE_PATH; "Filesystem": mounted at CLAIM_MOUNT_PATH
     multiattach: bool  # True: pods spread over the nodes; False: kept on one node (one attachment)
 
 
 @dataclass
 class WebServerArgs:
-    name: str  # the ReplicationController's name and its pods' `app` label
+    name: str  # the app: its pods' `app` label and the first part of its controller's name
     namespace: str  # namespace of the controller; must exist
     replicas: int  # number of pods
     image: str  # nginx image pinned to a tag or digest
@@ -125,32 +161,41 @@ class WebServerArgs:
 
 
 class WebServer(pulumi.ComponentResource):
+    """One app: a ReplicationController named after the app and the hash of its pod template.
+
+    A ReplicationController never restarts running pods, so a template change (image, probes,
+    resources, the claim's use) makes a new controller, with the new hash in its name: the engine
+    creates it, waits until all its pods are available, and deletes the old controller (and its
+    pods) at the end of the update. The Service and the placement rules select by the app label,
+    so old and new pods serve side by side until the old ones go.
+    """
+
     name: pulumi.Output[str]
+    template_hash: str
 
     def __init__(self, resource_name: str, args: WebServerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("devstack-k8s-apps:workload:WebServer", resource_name, None, opts)
         labels = pod_labels(args.name)
         claim = args.claim
-        pod = pod_spec(
-            args.image, labels, args.schedule_on_control_plane,
-            claim_name=claim.claim.metadata.apply(lambda metadata: metadata.name) if claim else None,
-            volume_mode=claim.volume_mode if claim else None,
-            multiattach=claim.multiattach if claim else False,
-        )
-        # A ReplicationController never restarts running pods, so when the claim is replaced the
-        # controller is replaced with it. The engine deletes what replace_with a delete-before-replace
-        # resource before that resource (the pods release the old claim, which can then go); a
-        # replace_on_changes trigger here would not be looked at then. The class is listed too: when
-        # it is replaced (delete before replace), the engine deletes the claim as its dependent
-        # but looks at replace_with only for the class itself (seen with the CLI 3.274.1).
-        follow_claim = (pulumi.ResourceOptions(delete_before_replace=True,
-                                               replace_with=[claim.claim, claim.storage_class])
-                        if claim else None)
+
+        pod = pod_spec(args.image, labels, args.schedule_on_control_plane,
+                       claim_name=claim.claim_name if claim else None,
+                       volume_mode=claim.volume_mode if claim else None,
+                       multiattach=claim.multiattach if claim else False)
+        own_labels = hashed_labels(labels, pod_template(labels, pod))
+        self.template_hash = own_labels[TEMPLATE_HASH_LABEL]
+        # When the claim is replaced (delete before replace), the engine first deletes what lists it
+        # in replace_with (the pods release the old claim), and creates the controller again after
+        # the new claim. The class is listed too: when it is replaced, the engine deletes the claim as
+        # its dependent but looks at replace_with only for the class itself (seen with the CLI 3.274.1).
+        follow_claim = (pulumi.ResourceOptions(depends_on=[claim.claim],
+                                               replace_with=[claim.claim, claim.storage_class]) if claim else None)
         self.replication_controller = k8s.core.v1.ReplicationController(
             resource_name,
-            metadata={"name": args.name, "namespace": args.namespace, "labels": labels},
-            spec=replication_controller_spec(args.replicas, labels, pod),
+            metadata={"name": controller_name(args.name, self.template_hash), "namespace": args.namespace,
+                      "labels": own_labels},
+            spec=replication_controller_spec(args.replicas, own_labels, pod),
             opts=pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=self), follow_claim),
         )
         self.name = self.replication_controller.metadata.apply(lambda metadata: metadata.name)
-        self.register_outputs({"name": self.name})
+        self.register_outputs({"name": self.name, "template_hash": self.template_hash})

@@ -1,5 +1,6 @@
 """Changes that converge: when the claim is replaced, the storage app is replaced with it,
-deleted before the claim (so its pods release it) and created after it.
+deleted before the claim (so its pods release it) and created after it; a new pod template makes a
+new controller (rolled over create-before-delete); the rest updates in place.
 
 Two runs of the program under mocks (a stack as deployed, then a config change) are
 compared the way `pulumi up` would, by `replacements` below. It applies the replacement
@@ -21,6 +22,7 @@ STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
 CLAIM = "kubernetes:core/v1:PersistentVolumeClaim"
 RC = "kubernetes:core/v1:ReplicationController"
 SERVICE = "kubernetes:core/v1:Service"
+TOKEN = "pulumi-python:dynamic/storage:ReplacementToken"
 
 # Input paths whose change replaces the object, beyond metadata.name/namespace.
 _FORCE_NEW = {
@@ -64,9 +66,10 @@ CLAIM_REPLACING_CHANGES = {
     "devstack-single": [{"multiattach": True}, {"volumeMode": "Block"}, {"claimName": "claim2"}],
 }
 # A bigger volumeSizeGi expands the claim in place.
-IN_PLACE_CHANGES = [{"serverReplicas": 3}, {"lbserverReplicas": 2}, {"image": "nginx:1.27.5"},
-                    {"servicePort": 8080}, {"scheduleOnControlPlane": False}, {"volumeSizeGi": 2},
+IN_PLACE_CHANGES = [{"serverReplicas": 3}, {"lbserverReplicas": 2}, {"servicePort": 8080}, {"volumeSizeGi": 2},
                     {"loadBalancerAnnotations": {"loadbalancer.openstack.org/enable-health-monitor": "true"}}]
+# A new pod template: a new controller of each app it touches, beside the old one until it is ready.
+TEMPLATE_CHANGES = [{"image": "nginx:1.27.5"}, {"scheduleOnControlPlane": False}]
 # A new volumeTypeName renames the Cinder type in place and replaces the class. The engine
 # deletes a delete-before-replace resource's dependents (here possibly the claim) before it,
 # looking at replace_with only for the class itself: the storage app lists the class too, so
@@ -90,6 +93,45 @@ def test_changes_that_keep_the_claim_keep_the_storage_app(change):
     before, after = run_program("devstack", False), run_program("devstack", False, change)
     claim, server = _claim_and_server(after)
     assert replacements(before, after) & {claim, server} == set()
+    assert after.named(RC, "server").inputs["metadata"]["name"] == before.named(RC, "server").inputs["metadata"]["name"]
+
+
+@pytest.mark.parametrize("change", TEMPLATE_CHANGES, ids=str)
+def test_a_template_change_rolls_both_apps_over_to_new_controllers_and_keeps_the_claim(change):
+    before, after = run_program("devstack", False), run_program("devstack", False, change)
+    replaced = replacements(before, after)
+    assert after.one(CLAIM).urn not in replaced
+    for app in ("server", "lbserver"):
+        old, new = before.named(RC, app), after.named(RC, app)
+        assert new.urn in replaced
+        # A new name, so the new controller is created (and waited for) before the old one goes.
+        assert new.inputs["metadata"]["name"] != old.inputs["metadata"]["name"]
+        assert not new.delete_before_replace
+        labels = new.inputs["spec"]["template"]["metadata"]["labels"]
+        assert new.inputs["spec"]["selector"] == labels == new.inputs["metadata"]["labels"]
+        assert labels["pod-template-hash"] != old.inputs["spec"]["selector"]["pod-template-hash"]
+        assert new.inputs["metadata"]["name"] == f"{app}-{labels['pod-template-hash']}"
+
+
+def _token_key(run: ProgramRun) -> str:
+    return run.one(TOKEN).inputs["key"]
+
+
+@pytest.mark.parametrize("stack,change", [(stack, change) for stack, changes in CLAIM_REPLACING_CHANGES.items()
+                                          for change in changes], ids=str)
+def test_the_claims_replacement_token_changes_with_the_claims_immutable_fields(stack, change):
+    before, after = run_program(stack, False), run_program(stack, False, change)
+    assert _token_key(before) != _token_key(after)
+
+
+@pytest.mark.parametrize("change", IN_PLACE_CHANGES + TEMPLATE_CHANGES + CLASS_REPLACING_CHANGES, ids=str)
+def test_the_claims_replacement_token_stays_when_the_claim_does(change):
+    assert _token_key(run_program("devstack", False)) == _token_key(run_program("devstack", False, change))
+
+
+def test_the_claim_carries_the_token_so_a_replacements_preview_skips_the_dry_run(any_stack):
+    claim, token = any_stack.one(CLAIM), any_stack.one(TOKEN)
+    assert token.urn in claim.property_dependencies["metadata"]
 
 
 @pytest.mark.parametrize("change", CLASS_REPLACING_CHANGES, ids=str)
@@ -104,12 +146,14 @@ def test_the_storage_app_is_replaced_with_its_class(change):
 def test_the_storage_app_follows_the_claim_delete_first(any_stack):
     claim = any_stack.one(CLAIM)
     server = any_stack.named(RC, "server")
-    # Both keep their names, so neither can exist beside its replacement: delete, then create.
-    assert claim.delete_before_replace and server.delete_before_replace
+    # The claim keeps its name, so it cannot exist beside its replacement: delete, then create.
+    # The controller is not delete-before-replace itself (a new template rolls over), but the
+    # engine deletes what lists a delete-before-replace resource in replace_with before it.
+    assert claim.delete_before_replace and not server.delete_before_replace
     # Replaced whenever the claim is; the dependency orders the deletes (server first) and
     # the creates (claim first).
     assert server.replace_with == {claim.urn, any_stack.one(STORAGE_CLASS).urn}
-    assert claim.urn in server.property_dependencies["spec"]
+    assert claim.urn in server.dependencies
 
 
 def test_the_claim_keeps_its_urn_across_changes():

@@ -8,6 +8,7 @@ from harness import FAKE_EXTERNAL_IP, FAKE_LOAD_BALANCER_ID, PROJECT, PROJECT_DI
 VOLUME_TYPE = "openstack:blockstorage/volumeTypeV3:VolumeTypeV3"
 OPENSTACK_PROVIDER = "pulumi:providers:openstack"
 RELEASE_STEP = "pulumi-python:dynamic/openstack:VolumeTypeRelease"
+CLAIM_TOKEN = "pulumi-python:dynamic/storage:ReplacementToken"
 CSI_DRIVER = "kubernetes:storage.k8s.io/v1:CSIDriver"
 STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
 CLAIM = "kubernetes:core/v1:PersistentVolumeClaim"
@@ -87,14 +88,14 @@ def test_stack_files_hold_no_plain_text_credentials():
 def test_devstack_resources(devstack):
     assert sorted(r.type for r in devstack.registrations) == sorted([
         OPENSTACK_PROVIDER, VOLUME_TYPE_COMPONENT, VOLUME_TYPE, RELEASE_STEP,
-        STORAGE_COMPONENT, CSI_DRIVER, STORAGE_CLASS, CLAIM,
+        STORAGE_COMPONENT, CSI_DRIVER, STORAGE_CLASS, CLAIM_TOKEN, CLAIM,
         WEB_COMPONENT, RC, WEB_COMPONENT, RC, LB_COMPONENT, SERVICE,
     ])
 
 
 def test_devstack_single_has_no_volume_type_nor_admin_credentials(devstack_single):
     assert sorted(r.type for r in devstack_single.registrations) == sorted([
-        STORAGE_COMPONENT, CSI_DRIVER, STORAGE_CLASS, CLAIM,
+        STORAGE_COMPONENT, CSI_DRIVER, STORAGE_CLASS, CLAIM_TOKEN, CLAIM,
         WEB_COMPONENT, RC, WEB_COMPONENT, RC, LB_COMPONENT, SERVICE,
     ])
 
@@ -163,8 +164,12 @@ def test_devstack_single_storage_class_uses_cinders_default_type(devstack_single
 def test_claim_uses_the_class_through_its_output(any_stack):
     storage_class = any_stack.one(STORAGE_CLASS)
     claim = any_stack.one(CLAIM)
-    assert claim.inputs["metadata"] == {"name": setting(any_stack, "claimName"),
-                                        "namespace": setting(any_stack, "namespace")}
+    metadata = claim.inputs["metadata"]
+    assert {key: metadata[key] for key in ("name", "namespace")} == {"name": setting(any_stack, "claimName"),
+                                                                     "namespace": setting(any_stack, "namespace")}
+    # `up` waits until the claim's capacity is the size it asks for (a resize included).
+    size = f"{setting(any_stack, 'volumeSizeGi')}Gi"
+    assert metadata["annotations"]["pulumi.com/waitFor"] == f"jsonpath={{.status.capacity.storage}}={size}"
     assert claim.inputs["spec"]["storageClassName"] == storage_class.inputs["metadata"]["name"]
     assert storage_class.urn in claim.property_dependencies["spec"]
     assert claim.inputs["spec"]["resources"]["requests"]["storage"] == f"{setting(any_stack, 'volumeSizeGi')}Gi"
@@ -194,12 +199,12 @@ def test_devstack_volume_type_goes_after_the_class_and_the_release_wait(devstack
 
 # --- the storage app `server` -----------------------------------------------------------
 
-def test_storage_pods_use_the_claim_through_its_output(any_stack):
+def test_storage_pods_use_the_claim_and_come_after_it(any_stack):
     claim = any_stack.one(CLAIM)
     controller = server(any_stack)
     (volume,) = pod_of(controller)["volumes"]
     assert volume["persistentVolumeClaim"]["claimName"] == claim.inputs["metadata"]["name"]
-    assert claim.urn in controller.property_dependencies["spec"]
+    assert claim.urn in controller.dependencies
     assert controller.inputs["spec"]["replicas"] == setting(any_stack, "serverReplicas")
     assert controller.inputs["metadata"]["namespace"] == setting(any_stack, "namespace")
 
@@ -233,7 +238,7 @@ def test_lbserver_pods_have_no_volume_and_spread_over_the_nodes(any_stack):
     controller = lbserver(any_stack)
     pod = pod_of(controller)
     assert controller.inputs["spec"]["replicas"] == setting(any_stack, "lbserverReplicas")
-    assert controller.inputs["spec"]["template"]["metadata"]["labels"] == {"app": "lbserver"}
+    assert controller.inputs["spec"]["template"]["metadata"]["labels"]["app"] == "lbserver"
     assert "volumes" not in pod
     (container,) = pod["containers"]
     assert "volumeMounts" not in container and "volumeDevices" not in container
@@ -274,7 +279,9 @@ def test_service_balances_the_lbserver_pods(any_stack):
     assert service.inputs["metadata"]["namespace"] == setting(any_stack, "namespace")
     assert spec["type"] == "LoadBalancer" and spec["externalTrafficPolicy"] == "Cluster"
     template_labels = lbserver(any_stack).inputs["spec"]["template"]["metadata"]["labels"]
-    assert spec["selector"] == {"app": "lbserver"} == template_labels
+    # Every pod of the app, whichever template (controller) it comes from during a rollout.
+    assert spec["selector"] == {"app": "lbserver"}
+    assert template_labels == {"app": "lbserver", "pod-template-hash": template_labels["pod-template-hash"]}
     assert spec["ports"] == [{"name": "http", "port": setting(any_stack, "servicePort"), "targetPort": 80,
                               "protocol": "TCP"}]
     timeout = f"{setting(any_stack, 'loadBalancerTimeoutMinutes')}m"
@@ -312,18 +319,30 @@ def test_annotations_and_port_reach_the_service():
 def expected_outputs(run: ProgramRun) -> dict:
     return {
         "storageClassName": setting(run, "storageClassName"),
-        "claimName": setting(run, "claimName"),
+        **({} if run.preview else {"claimName": setting(run, "claimName")}),
         "serviceName": setting(run, "serviceName"),
         "serverReplicas": setting(run, "serverReplicas"),
         "lbserverReplicas": setting(run, "lbserverReplicas"),
+        "namespace": setting(run, "namespace"),
+        "image": setting(run, "image"),
+        "volumeSizeGi": setting(run, "volumeSizeGi"),
+        **{f"{app}{key}": value for app in ("server", "lbserver")
+           for key, value in controller_outputs(run.named(RC, app)).items()},
     }
+
+
+def controller_outputs(controller) -> dict:
+    labels = controller.inputs["spec"]["template"]["metadata"]["labels"]
+    return {"Controller": controller.inputs["metadata"]["name"], "TemplateHash": labels["pod-template-hash"]}
 
 
 def after_octavia(run: ProgramRun) -> dict:
     """In an update the Service has its address and the cloud controller's annotation; in a
     preview neither exists yet: the address is unknown, the annotation absent."""
     if run.preview:
-        assert run.unknown_outputs == {"externalIp", "url"}
+        # The claim's name too: its replacement token is unknown until it exists
+        # (components/replacement_token.py).
+        assert run.unknown_outputs == {"externalIp", "url", "claimName"}
         return {"loadBalancerId": None}
     assert run.unknown_outputs == set()
     return {"externalIp": FAKE_EXTERNAL_IP, "url": f"http://{FAKE_EXTERNAL_IP}:{setting(run, 'servicePort')}/",
