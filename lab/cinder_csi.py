@@ -42,7 +42,14 @@ project depends on, what the real driver does (read in kubernetes/cloud-provider
   once no VolumeAttachment and no Cinder attachment remains, deletes the Cinder volume, waits
   until Cinder no longer has it, removes the PV's finalizer and deletes the PV.
 
-Not done: snapshots, clones, resizing, the ``availability`` parameter and accessibility
+- expander (ControllerExpandVolume, called by the external-resizer of lab/csi_resizer.py, which
+  runs in this process as the sidecar runs in the controller pod): the requested bytes rounded up
+  to GiB; a volume already that big answers at once; otherwise ``os-extend`` (microversion 3.42
+  when the volume is ``in-use``, none when ``available``, refused in any other status), then
+  WaitVolumeTargetStatus on the driver's backoff (1 s, x1.1, 10 checks: ~13.6 s) for
+  ``available``/``in-use``; ``error_extending`` fails. Always NodeExpansionRequired.
+
+Not done: snapshots, clones, the ``availability`` parameter and accessibility
 requirements, CSINode objects, secrets, volume limits, inline ephemeral volumes, metrics,
 leader election.
 
@@ -68,6 +75,7 @@ from kubernetes.client.rest import ApiException
 from kubernetes.utils.quantity import parse_quantity
 
 from lab import daemon, profiles
+from lab.csi_resizer import Resizer
 from lab.kube.client import api_client, meta, name_key, namespaced_key, raw, remove_finalizer, rfc3339, server_id_of
 from lab.kube.events import Recorder
 from lab.kube.informer import Informer, start_and_sync
@@ -207,6 +215,53 @@ ATTACH_WAIT_SECONDS = backoff_seconds(1.0, 1.2, 15)
 DETACH_WAIT_SECONDS = backoff_seconds(1.0, 1.2, 13)
 
 
+# WaitVolumeTargetStatus after an extend: operationFinishInitDelay 1 s, operationFinishFactor 1.1,
+# operationFinishSteps 10 (openstack_volumes.go); the error states are volumeErrorStates.
+EXTEND_WAIT = (1.0, 1.1, 10)
+VOLUME_ERROR_STATES = ("error", "error_extending", "error_deleting")
+EXTEND_IN_USE_MICROVERSION = "3.42"
+
+
+def backoff_sleeps(initial: float, factor: float, steps: int) -> list[float]:
+    """The sleeps of wait.ExponentialBackoff: ``steps`` checks, a sleep between two (no jitter)."""
+    return [initial * factor ** step for step in range(steps - 1)]
+
+
+def wait_with_backoff(check: Callable[[], object], schedule: tuple[float, float, int], what: str,
+                      sleep: Callable[[float], object]):
+    """Check at once, then after each of the backoff's sleeps; CloudError when the checks run out
+    ("timeout on waiting for ..."). ``check`` may raise CloudError to stop early."""
+    sleeps = backoff_sleeps(*schedule)
+    for pause in [*sleeps, None]:
+        result = check()
+        if result:
+            return result
+        if pause is None or sleep(pause):
+            break
+    raise CloudError(f"timeout on waiting for {what}")
+
+
+def extend_microversion(status: str | None) -> str | None:
+    """ExpandVolume's client: Cinder 3.42 for an in-use volume (online resize), the default for
+    an available one; any other status is refused before any call."""
+    if status == "in-use":
+        return EXTEND_IN_USE_MICROVERSION
+    if status == "available":
+        return None
+    raise CloudError(f"volume cannot be resized, when status is {status}")
+
+
+def extend_settled(volume: dict | None) -> bool:
+    """WaitVolumeTargetStatus' condition for ControllerExpandVolume: `available` or `in-use`;
+    an error state fails the wait at once."""
+    status = (volume or {}).get("status")
+    if status in ("available", "in-use"):
+        return True
+    if status in VOLUME_ERROR_STATES:
+        raise CloudError(f"volume is in Error State : {status}")
+    return False
+
+
 def detach_step(volume: dict | None, server_id: str) -> str:
     """DetachVolume's decision: nothing to do when the volume is gone, ``available`` or not on
     this server; only wait when Cinder is already ``detaching`` it (another detach of the same
@@ -311,6 +366,13 @@ class Cloud:
         except exceptions.HttpException as error:
             raise CloudError(f"DeleteVolume failed with error {error}") from error
 
+    def extend_volume(self, volume_id: str, new_size: int, microversion: str | None) -> None:
+        extra = {"microversion": microversion} if microversion else {}
+        response = self.conn.block_storage.post(f"/volumes/{volume_id}/action",
+                                                json={"os-extend": {"new_size": new_size}}, **extra)
+        if response.status_code >= 400:
+            raise CloudError(_http_error(response, expected=202))
+
     def server_zone(self, server_id: str) -> str | None:
         from openstack import exceptions
 
@@ -335,7 +397,7 @@ class Cloud:
             raise CloudError(f"failed to detach volume {volume_id} from compute {server_id} : {_http_error(response)}")
 
 
-def _http_error(response) -> str:
+def _http_error(response, expected: int = 200) -> str:
     try:
         body = response.json()
         inner = next(iter(body.values())) if isinstance(body, dict) and body else body
@@ -343,7 +405,7 @@ def _http_error(response) -> str:
     except ValueError:
         message = None
     message = message or response.text[:300]
-    return (f"Expected HTTP response code [200] when accessing [{response.request.method} "
+    return (f"Expected HTTP response code [{expected}] when accessing [{response.request.method} "
             f"{response.request.url}], but got {response.status_code} instead: {message}")
 
 
@@ -371,6 +433,9 @@ class CinderCSI:
         self.attachments = informer("volumeattachments", self.storage.list_volume_attachment)
         self.nodes = informer("nodes", self.core.list_node)
         self.informers = [self.claims, self.volumes, self.classes, self.attachments, self.nodes]
+        # external-resizer runs beside the driver, as in the controller plugin's pod.
+        self.resizer = Resizer(self.core, self.claims, self.volumes,
+                               Recorder(self.core, f"external-resizer {DRIVER}"), self.expand_volume, DRIVER)
 
     # ---- main loop
     def stop(self) -> None:
@@ -380,7 +445,7 @@ class CinderCSI:
     def run(self) -> None:
         if not start_and_sync(self.informers, self.stop_event):
             return
-        log.info("cinder-csi double: caches synced; provisioner, attacher and deleter running")
+        log.info("cinder-csi double: caches synced; provisioner, attacher, resizer and deleter running")
         while not self.stop_event.is_set():
             self.wake.wait(0.4)
             self.wake.clear()
@@ -411,6 +476,10 @@ class CinderCSI:
                 key = f"provision/{meta(claim)['namespace']}/{meta(claim)['name']}"
                 self.workers.submit(key, lambda c=claim: self.provision(c, classes),
                                     ("provision", meta(claim).get("resourceVersion")))
+        for claim, pv in self.resizer.due():
+            key = namespaced_key(claim)
+            self.workers.submit(f"resize/{key}", lambda k=key: self.resizer.resize(k),
+                                ("resize", meta(claim).get("resourceVersion"), meta(pv).get("resourceVersion")))
         for va in self.attachments.snapshot():
             if (va.get("spec") or {}).get("attacher") != DRIVER:
                 continue
@@ -590,6 +659,29 @@ class CinderCSI:
                 raise
         log.info("Cinder volume %s deleted, PersistentVolume %s deleted (%.2f s)", volume_id, name,
                  time.monotonic() - started)
+
+    # ---- expander
+    def expand_volume(self, volume_id: str, required_bytes: int) -> tuple[int, bool]:
+        """ControllerExpandVolume: (capacity bytes, node expansion required)."""
+        size_gib = max(1, math.ceil(required_bytes / GIB))
+        volume = self.cloud.volume(volume_id)
+        if volume is None:
+            raise CloudError("Volume not found")
+        if int(volume.get("size") or 0) >= size_gib:  # already expanded: nothing to call
+            return int(volume["size"]) * GIB, True
+        try:
+            self.cloud.extend_volume(volume_id, size_gib, extend_microversion(volume.get("status")))
+        except CloudError as error:
+            raise CloudError(f'Could not resize volume "{volume_id}" to size {size_gib}: {error}') from error
+        started = time.monotonic()
+        try:
+            wait_with_backoff(lambda: extend_settled(self.cloud.volume(volume_id)), EXTEND_WAIT,
+                              f"volume {volume_id} status to be in [available in-use]", self.stop_event.wait)
+        except CloudError as error:
+            raise CloudError(f"[ControllerExpandVolume] Volume {volume_id} not in target state after resize "
+                             f"operation: {error}") from error
+        log.info("expanded volume %s to %d GiB in %.2f s", volume_id, size_gib, time.monotonic() - started)
+        return required_bytes, True
 
     def _gone(self, volume_id: str) -> bool:
         volume = self.cloud.volume(volume_id)

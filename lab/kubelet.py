@@ -27,6 +27,14 @@ no volume is formatted or mounted, probes are not run.
   attachable CSI volumes of the node's pods, as the kubelet reports them (the attach/detach
   controller does not detach a volume a node still reports in use); only that field is patched,
   through the status subresource (KWOK's heartbeat does not touch it).
+- Volume growth (online expansion, kubernetes pkg/volume/util/operationexecutor/node_expander.go):
+  for a claim volume (not readOnly) of a Running pod whose claim the external-resizer marked
+  ``NodeResizePending`` (or ``NodeResizeInProgress``) and whose PV is bigger than the claim's
+  capacity, the node's kubelet marks ``NodeResizeInProgress``, "calls" NodeExpandVolume (for a
+  Filesystem and a raw Block volume alike; nothing to grow here), then sets the claim's
+  capacity to the PV's, drops the resize status and conditions and records
+  FileSystemResizeSuccessful on the pod (lab/csi_resizer.py has the status rules). The pod keeps
+  running. On several nodes (RWX) the first to finish wins; the others find nothing left to do.
 - A pod being deleted: its listeners stop, its volumes leave ``volumesInUse`` ("unmounted"), then
   the pod is deleted for good (grace period 0) and its IP freed.
 - Restarted, it adopts the pods already Running (keeps their IPs, serves again).
@@ -56,7 +64,7 @@ from dataclasses import dataclass, field
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from lab import daemon, profiles
+from lab import csi_resizer, daemon, profiles
 from lab.cluster import NodeShape, shape_from_environment
 from lab.kube.client import api_client, meta, name_key, namespaced_key, raw, rfc3339, uid_key
 from lab.kube.events import Recorder
@@ -223,6 +231,14 @@ def admit_volumes(pod: dict, claims: dict[str, dict], pvs: dict[str, dict], atta
     return VolumeAdmission(not unmounted, tuple(unmounted), tuple(unattached), tuple(errors))
 
 
+def expandable_claims(pod: dict) -> list[tuple[str, str]]:
+    """(pod volume name, claim name) of the pod's claims the kubelet may grow online: not the
+    readOnly ones (desired_state_of_world_populator.go checkVolumeFSResize skips them)."""
+    read_only = {v["name"] for v in (pod.get("spec") or {}).get("volumes") or []
+                 if (v.get("persistentVolumeClaim") or {}).get("readOnly")}
+    return [(name, claim) for name, claim in claim_volumes(pod) if name not in read_only]
+
+
 def failed_mount_message(admission: VolumeAdmission) -> str:
     """The kubelet's FailedMount event: refusals at once (volume_manager.go WaitForAttachAndMount
     returns the populator's errors), otherwise the timeout after two minutes."""
@@ -360,10 +376,46 @@ class Kubelets:
                 if now - since >= MOUNT_TIMEOUT:
                     self.waiting_since[uid] = now
                     self.workers.submit(f"event/{uid}", lambda p=pod, a=admission: self.failed_mount(p, a))
+        for pod in pods:
+            if meta(pod)["uid"] in self.running and not meta(pod).get("deletionTimestamp"):
+                self._submit_expansions(pod)
         for node in self.shapes:
             if self.in_use(node, pods) != self._reported_in_use(node):
                 self.workers.submit(f"node/{node}", lambda n=node: self.sync_node(n))
         return max(0.02, next_due)
+
+    # ---- volume growth
+    def _submit_expansions(self, pod: dict) -> None:
+        namespace, node = meta(pod).get("namespace"), pod["spec"]["nodeName"]
+        for volume_name, claim_name in expandable_claims(pod):
+            key = f"{namespace}/{claim_name}"
+            claim = self.claims.get(key)
+            pv = self.volumes.get(((claim or {}).get("spec") or {}).get("volumeName") or "")
+            if csi_resizer.node_expansion_due(claim, pv):
+                self.workers.submit(f"expand/{node}/{key}",
+                                    lambda p=pod, v=volume_name, k=key: self.expand_volume(p, v, k),
+                                    ("expand", meta(claim).get("resourceVersion"), meta(pv).get("resourceVersion")))
+
+    def expand_volume(self, pod: dict, volume_name: str, key: str) -> None:
+        """The node's online expansion of one mounted volume (NodeExpander.expandOnPlugin)."""
+        claim = self.claims.get(key)
+        pv = self.volumes.get(((claim or {}).get("spec") or {}).get("volumeName") or "")
+        if self._current(pod) is None or not csi_resizer.node_expansion_due(claim, pv):
+            return
+        if csi_resizer.resize_status(claim) != csi_resizer.NODE_RESIZE_IN_PROGRESS:
+            claim = self._write_claim(csi_resizer.node_resize_in_progress(claim))
+        # NodeExpandVolume: a resize2fs, or a rescan for a raw block device; no device here.
+        size = csi_resizer.pv_capacity(pv)
+        self._write_claim(csi_resizer.expansion_finished(claim, size))
+        node = pod["spec"]["nodeName"]
+        self._event(pod, "Normal", "FileSystemResizeSuccessful",
+                    f'MountVolume.NodeExpandVolume succeeded for volume "{volume_name}" {node}')
+        log.info("claim %s: node expansion on %s done, capacity %s", key, node, csi_resizer.binary_quantity(size))
+
+    def _write_claim(self, claim: dict) -> dict:
+        written = csi_resizer.write_claim_status(self.core, claim)
+        self.claims.put(written)
+        return written
 
     # ---- volumes
     def _attach_required(self, pv: dict) -> bool:

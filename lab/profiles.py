@@ -19,6 +19,8 @@ class Delays:
     volume_create / volume_delete: Cinder's `creating` / `deleting` states.
     volume_attach / volume_detach: Nova's attach (`reserved` -> `attaching` -> `in-use`) and detach
         (`detaching`) of a volume to a server.
+    volume_extend: Cinder's `extending` of a volume (os-extend; on LVM an lvextend and, for an
+        attached volume, the host's rescan: a few seconds).
     amphora_boot: Octavia's PENDING_CREATE of a new load balancer (the amphora VM boots).
     lb_update: a listener, pool, member or monitor change (the parent is PENDING_UPDATE).
     lb_delete: the load balancer's PENDING_DELETE.
@@ -30,6 +32,7 @@ class Delays:
     volume_delete: float
     volume_attach: float
     volume_detach: float
+    volume_extend: float
     amphora_boot: float
     lb_update: float
     lb_delete: float
@@ -48,9 +51,10 @@ class Delays:
 
 PROFILES: dict[str, Delays] = {
     "fast": Delays(volume_create=0.3, volume_delete=0.3, volume_attach=0.3, volume_detach=0.3,
-                   amphora_boot=1.0, lb_update=0.2, lb_delete=0.3, pod_start=0.1, csi_cinder_wait=60.0),
+                   volume_extend=0.3, amphora_boot=1.0, lb_update=0.2, lb_delete=0.3, pod_start=0.1,
+                   csi_cinder_wait=60.0),
     "devstack": Delays(volume_create=20.0, volume_delete=20.0, volume_attach=10.0, volume_detach=10.0,
-                       amphora_boot=240.0, lb_update=5.0, lb_delete=10.0, pod_start=90.0,
+                       volume_extend=5.0, amphora_boot=240.0, lb_update=5.0, lb_delete=10.0, pod_start=90.0,
                        csi_cinder_wait=300.0),
 }
 

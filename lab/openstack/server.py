@@ -31,8 +31,8 @@ from lab.openstack.load_balancer.responses import LoadBalancerResponses
 from lab.openstack.network import urls as network_urls
 from lab.openstack.network.responses import NetworkResponses
 
-PROFILE_DELAYS = ("volume_create", "volume_delete", "volume_attach", "volume_detach", "amphora_boot",
-                  "lb_update", "lb_delete")
+PROFILE_DELAYS = ("volume_create", "volume_delete", "volume_attach", "volume_detach", "volume_extend",
+                  "amphora_boot", "lb_update", "lb_delete")
 
 
 def delays_for(profile: str, delay_scale: float) -> dict[str, float]:

@@ -228,3 +228,67 @@ def test_attach_and_detach_waits_are_the_real_drivers_backoff():
     assert csi.backoff_seconds(1.0, 2.0, 3) == 7.0
     assert 72.0 < csi.ATTACH_WAIT_SECONDS < 72.1
     assert 48.4 < csi.DETACH_WAIT_SECONDS < 48.6
+
+
+# --- ControllerExpandVolume ---------------------------------------------------------------------
+
+def test_the_extend_microversion_is_342_for_an_in_use_volume_and_none_when_available():
+    assert csi.extend_microversion("in-use") == "3.42"
+    assert csi.extend_microversion("available") is None
+    with pytest.raises(CloudError, match="when status is extending"):
+        csi.extend_microversion("extending")
+
+
+def test_the_extend_wait_is_the_drivers_backoff_and_an_error_state_ends_it():
+    # openstack_volumes.go WaitVolumeTargetStatus: {1 s, factor 1.1, 10 steps}: 10 checks, 9 sleeps.
+    sleeps = csi.backoff_sleeps(*csi.EXTEND_WAIT)
+    assert len(sleeps) == 9 and sleeps[0] == 1.0 and 13.5 < sum(sleeps) < 13.6
+    slept = []
+    with pytest.raises(CloudError, match="timeout on waiting for v1"):
+        csi.wait_with_backoff(lambda: False, csi.EXTEND_WAIT, "v1", slept.append)
+    assert slept == sleeps
+    assert csi.extend_settled({"status": "in-use"}) and not csi.extend_settled({"status": "extending"})
+    with pytest.raises(CloudError, match="Error State : error_extending"):
+        csi.extend_settled({"status": "error_extending"})
+
+
+class ExtendingCloud(FakeCloud):
+    """Cinder's extend: `extending` for ``polls`` status reads, then the new size and `in-use`."""
+
+    def __init__(self, polls: int):
+        super().__init__({"v1": {"id": "v1", "name": "pvc-1", "size": 1, "status": "in-use"}})
+        self.polls = polls
+
+    def extend_volume(self, volume_id, new_size, microversion):
+        self.calls.append(("extend", new_size, microversion))
+        self.volumes[volume_id]["status"] = "extending"
+
+    def volume(self, volume_id):
+        found = super().volume(volume_id)
+        if found["status"] == "extending":
+            self.polls -= 1
+            if self.polls < 0:
+                found.update(size=2, status="in-use")
+        return dict(found)
+
+
+def test_expand_extends_an_attached_volume_with_342_waits_and_always_asks_for_node_expansion():
+    cloud = ExtendingCloud(polls=2)
+    driver, _ = controller(cloud)
+    slept = []
+    driver.stop_event.wait = lambda seconds: slept.append(seconds) and False
+    assert driver.expand_volume("v1", 2 * csi.GIB) == (2 * csi.GIB, True)
+    assert ("extend", 2, "3.42") in cloud.calls
+    assert slept == [1.0, pytest.approx(1.1)]  # two reads `extending`: the wait's own pace
+    # A second call (the resizer's retry) finds the size and calls nothing.
+    cloud.calls.clear()
+    assert driver.expand_volume("v1", 2 * csi.GIB) == (2 * csi.GIB, True)
+    assert [c for c in cloud.calls if c[0] == "extend"] == []
+
+
+def test_expand_of_a_volume_still_extending_is_refused_for_a_retry():
+    cloud = ExtendingCloud(polls=100)
+    cloud.volumes["v1"]["status"] = "extending"
+    driver, _ = controller(cloud)
+    with pytest.raises(CloudError, match="Could not resize volume"):
+        driver.expand_volume("v1", 2 * csi.GIB)

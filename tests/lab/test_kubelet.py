@@ -85,3 +85,10 @@ def test_container_ports_always_include_http():
     p = pod()
     p["spec"]["containers"][0]["ports"] = [{"containerPort": 8080}, {"containerPort": 53, "protocol": "UDP"}]
     assert kubelet.container_ports(p) == [80, 8080]
+
+
+def test_only_claims_not_mounted_read_only_are_grown_online():
+    p = pod(mounts=["data"])
+    assert kubelet.expandable_claims(p) == [("data", "claim1")]
+    p["spec"]["volumes"][0]["persistentVolumeClaim"]["readOnly"] = True
+    assert kubelet.expandable_claims(p) == []

@@ -1,5 +1,5 @@
 """Cinder's state: volume types and volumes, with their timed transitions
-(creating -> available, deleting -> gone) on the double's ticker."""
+(creating -> available, deleting -> gone, extending -> back) on the double's ticker."""
 from __future__ import annotations
 
 import threading
@@ -84,6 +84,18 @@ class BlockStorageBackend:
         if volume is not None and volume["status"] == "deleting":
             del self.volumes[volume_id]
             print(f"cinder: volume {volume_id} deleted", flush=True)
+
+    def extend_volume(self, volume: dict, new_size: int, microversion: tuple[int, int]) -> None:
+        previous = volume_rules.begin_extend(volume, new_size, microversion)
+        print(f"cinder: volume {volume['id']} extending {volume['size']} -> {new_size} GiB "
+              f"({previous}, microversion {microversion[0]}.{microversion[1]})", flush=True)
+        self.ticker.later(self.delays["volume_extend"], lambda: self._extended(volume["id"], new_size, previous))
+
+    def _extended(self, volume_id: str, new_size: int, previous_status: str) -> None:
+        volume = self.volumes.get(volume_id)
+        if volume is not None and volume["status"] == "extending":
+            volume_rules.finish_extend(volume, new_size, previous_status)
+            print(f"cinder: volume {volume_id} extended to {new_size} GiB, {previous_status}", flush=True)
 
     def reset_status(self, volume: dict, status: str | None, attach_status: str | None) -> None:
         if status:

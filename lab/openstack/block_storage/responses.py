@@ -279,12 +279,12 @@ class BlockStorageResponses:
             return 202, None
 
     def volume_action(self, req, project, volume_id):
-        self._microversion(req)
+        version = self._microversion(req)
         body = json_body(req, None)
         with self.cinder.lock:
             volume = self._volume(req, volume_id)
             if "os-extend" in body:
-                volume_rules.extend(volume, int((body["os-extend"] or {}).get("new_size", 0)))
+                self.cinder.extend_volume(volume, volume_rules.new_extend_size(body["os-extend"]), version)
                 return 202, None
             if "os-reset_status" in body:
                 need_admin(req, "volume_extension:volume_admin_actions:reset_status")

@@ -10,6 +10,7 @@ Read from openstack/cinder cinder/volume/api.py:
   of one volume serialize too; `attachment_delete` then leaves the "highest" status among the
   remaining attachments (attached > attaching > detaching > reserved), else `available`.
 - cinder/api/v2/views/volumes.py lists only attachments whose attach_status is `attached`.
+- extend: see begin_extend (the size stays the old one while `extending`).
 """
 from __future__ import annotations
 
@@ -110,11 +111,40 @@ def new_volume(body: dict, volume_type: dict, multiattach: bool, project_id: str
             "attachments": []}
 
 
-def extend(volume: dict, new_size: int) -> None:
-    if volume["status"] != "available":
-        raise cinder_error(400, f"Invalid volume: Volume {volume['id']} status must be 'available' to extend, "
-                                f"but the current status is: {volume['status']}.")
+# cinder/api/microversions.py VOLUME_EXTEND_INUSE: from 3.42 an in-use volume can be extended.
+EXTEND_IN_USE_MICROVERSION = (3, 42)
+
+
+def new_extend_size(body: dict | None) -> int:
+    """os-extend's new_size (cinder/api/schemas/volume_actions.py: a positive integer)."""
+    try:
+        size = int((body or {}).get("new_size"))
+    except (TypeError, ValueError):
+        size = 0
+    if size < 1:
+        raise cinder_error(400, "Invalid input for field/attribute new_size. Value: "
+                                f"{(body or {}).get('new_size')}. It must be a positive integer.")
+    return size
+
+
+def begin_extend(volume: dict, new_size: int, microversion: tuple[int, int]) -> str:
+    """Cinder's extend (cinder/api/contrib/volume_actions.py _extend, cinder/volume/api.py
+    _extend): the size must grow (InvalidInput, checked first); then the volume must be
+    `available`, or `in-use` when the request asks for 3.42 or later (extend_attached_volume);
+    anything else is InvalidVolume. Both are 400. The volume goes `extending`; returns the
+    status it comes back to."""
     if new_size <= volume["size"]:
         raise cinder_error(400, f"Invalid input received: New size for extend must be greater than "
                                 f"current size. (current: {volume['size']}, extended: {new_size}).")
-    volume["size"], volume["updated_at"] = new_size, now()
+    expected = "in-use" if microversion >= EXTEND_IN_USE_MICROVERSION and volume["status"] == "in-use" \
+        else "available"
+    if volume["status"] != expected:
+        raise cinder_error(400, f"Invalid volume: Volume {volume['id']} status must be '{{'status': "
+                                f"'{expected}'}}' to extend, currently {volume['status']}.")
+    volume["status"], volume["updated_at"] = "extending", now()
+    return expected
+
+
+def finish_extend(volume: dict, new_size: int, previous_status: str) -> None:
+    """The volume manager's extend_volume: the new size, and the status it had before."""
+    volume["size"], volume["status"], volume["updated_at"] = new_size, previous_status, now()

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
+from lab import profiles
 from lab.openstack.block_storage import volumes as cinder
 from lab.openstack.block_storage.models import BlockStorageBackend
 from lab.openstack.block_storage.volume_types import VolumeTypes
@@ -159,3 +161,45 @@ def test_a_volume_with_attachments_or_still_creating_is_not_deleted():
     assert created["status"] == "deleting"
     storage.ticker.run_due()
     assert created["id"] not in storage.volumes
+
+
+def test_an_extend_must_grow_the_volume():
+    available = {**volume(False, "available"), "size": 2}
+    too_small = refusal(lambda: cinder.begin_extend(available, 2, (3, 70)))
+    assert too_small.status == 400 and "must be greater than current size. (current: 2, extended: 2)" in \
+        too_small.body["badRequest"]["message"]
+    assert refusal(lambda: cinder.new_extend_size({"new_size": "x"})).status == 400
+    assert refusal(lambda: cinder.new_extend_size({})).status == 400
+    assert cinder.new_extend_size({"new_size": 3}) == 3
+
+
+def test_an_in_use_volume_is_extended_only_from_microversion_3_42():
+    in_use = {**volume(True, "in-use"), "size": 1}
+    old = refusal(lambda: cinder.begin_extend(in_use, 2, (3, 41)))
+    assert old.status == 400 and "status must be '{'status': 'available'}' to extend, currently in-use" in \
+        old.body["badRequest"]["message"]
+    assert in_use["status"] == "in-use"
+    assert cinder.begin_extend(in_use, 2, (3, 42)) == "in-use"
+    assert in_use["status"] == "extending" and in_use["size"] == 1  # the size changes at the end
+    again = refusal(lambda: cinder.begin_extend(in_use, 3, (3, 42)))
+    assert again.status == 400 and "currently extending" in again.body["badRequest"]["message"]
+
+
+def test_an_extend_takes_the_profiles_time_and_comes_back_to_the_status_it_had():
+    lock = threading.RLock()
+    storage = BlockStorageBackend(lock, Ticker(lock), {"volume_create": 0.0, "volume_extend": 0.3})
+    created = storage.create_volume({"size": 1}, PROJECT, "u", False)
+    storage.ticker.run_due()
+    storage.extend_volume(created, 2, (3, 0))
+    storage.ticker.run_due()
+    assert (created["status"], created["size"]) == ("extending", 1)  # 0.3 s are not over yet
+    time.sleep(0.35)
+    storage.ticker.run_due()
+    assert (created["status"], created["size"]) == ("available", 2)
+
+
+def test_an_extend_takes_time_in_every_profile_and_scales():
+    for name in profiles.PROFILES:
+        assert profiles.delays(name).volume_extend > 0, name
+    assert profiles.delays("devstack").volume_extend >= 1.0  # seconds on a Devstack's LVM, not instant
+    assert profiles.delays("fast", 2.0).volume_extend == 2 * profiles.delays("fast").volume_extend

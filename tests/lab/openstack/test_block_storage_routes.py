@@ -115,3 +115,28 @@ def test_volumes_go_through_creating_and_deleting(tmp_path):
         assert in_use.status_code == 400 and "still in use" in in_use.text
         wait_gone(conn, volume.id, timeout=15)
         assert raw(conn, "DELETE", type_url).status_code == 202
+
+
+def test_os_extend_of_an_attached_volume_needs_microversion_3_42(double, admin):
+    volume = admin.block_storage.create_volume(size=1, name="grown")
+    wait_volume(admin, volume.id, "available")
+    server = next(s for s in admin.compute.servers() if s.name == "worker2")
+    attachments = f"{admin.compute.get_endpoint()}/servers/{server.id}/os-volume_attachments"
+    assert raw(admin, "POST", attachments, json={"volumeAttachment": {"volumeId": volume.id}}).status_code == 200
+    wait_volume(admin, volume.id, "in-use")
+    url = f"{admin.block_storage.get_endpoint()}/volumes/{volume.id}/action"
+    body = {"os-extend": {"new_size": 2}}
+    refused = raw(admin, "POST", url, json=body, headers={"OpenStack-API-Version": "volume 3.41"})
+    assert refused.status_code == 400 and "to extend, currently in-use" in refused.text
+    accepted = raw(admin, "POST", url, json=body, headers={"OpenStack-API-Version": "volume 3.42"})
+    assert accepted.status_code == 202, accepted.text
+    assert admin.block_storage.get_volume(volume.id).status == "extending"
+    grown = wait_volume(admin, volume.id, "in-use")
+    assert grown.size == 2 and [a["server_id"] for a in grown.attachments] == [server.id]
+    smaller = raw(admin, "POST", url, json={"os-extend": {"new_size": 2}},
+                  headers={"OpenStack-API-Version": "volume 3.42"})
+    assert smaller.status_code == 400 and "must be greater than current size" in smaller.text
+    assert raw(admin, "DELETE", f"{attachments}/{volume.id}").status_code == 202
+    wait_volume(admin, volume.id, "available")
+    admin.block_storage.delete_volume(volume.id)
+    wait_gone(admin, volume.id)
