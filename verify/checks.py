@@ -11,13 +11,16 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
+from kubernetes.utils.quantity import parse_quantity
+
 from components.settings import LOAD_BALANCED_APP, STORAGE_APP
-from components.webserver import pod_labels
+from components.webserver import TEMPLATE_HASH_LABEL, pod_labels
 from policy.devstack_domain import (
     CINDER_CSI_DRIVER,
     CONTROL_PLANE_TAINTS,
     EXCLUDE_FROM_EXTERNAL_LOAD_BALANCERS_LABEL,
     HEALTH_MONITOR_ANNOTATION,
+    LOAD_BALANCER_ID_ANNOTATION,
     MULTIATTACH_ENABLED,
     MULTIATTACH_EXTRA_SPEC,
     excluded_from_external_load_balancers,
@@ -30,8 +33,10 @@ from verify.facts import (
     CinderVolume,
     ClaimFacts,
     ControllerFacts,
+    FloatingIP,
     LoadBalancer,
     NodeFacts,
+    PodFacts,
     ServiceFacts,
     StorageClassFacts,
     VolumeFacts,
@@ -40,9 +45,14 @@ from verify.target import Target
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 INTERNAL_LB_ANNOTATION = "service.beta.kubernetes.io/openstack-internal-load-balancer"
+KEEP_FLOATING_IP_ANNOTATION = "loadbalancer.openstack.org/keep-floatingip"  # exactly "true" keeps it
+GIB = 2**30
+# The claim conditions of a resize under way (k8s.io/api core/v1 PersistentVolumeClaimConditionType).
+RESIZE_CONDITIONS = ("Resizing", "FileSystemResizePending")
 SECURITY_GROUP_HINT = ("with manage-security-groups off (the cloud controller's default) the nodes' security group "
                        "must let the amphora reach the NodePorts: openstack security group rule list <nodes' group>")
 _LISTED = 3  # pods or nodes named in one line of evidence before "and N more"
+NGINX_CONTAINER = "nginx"  # the container components/webserver.py nginx_container names
 
 
 @dataclass(frozen=True)
@@ -108,27 +118,33 @@ def _node_label(node_name: str, nodes: Iterable[NodeFacts]) -> str:
 
 
 def check_replicas(app: str, expected: int, controller: ControllerFacts | None, target: Target) -> Check:
-    """The ReplicationController has all the stack's replicas, each Ready."""
+    """The stack's ReplicationController asks for the stack's replicas, and all are Ready: its pods
+    and its own count (status.readyReplicas and availableReplicas, what the engine waited for)."""
     name = f"replicas/{app}"
     pods_command = pods_of(target, app)
     if controller is None:
-        return Check("kubernetes", name, FAIL, f"{app}: no ReplicationController {app} in namespace {target.namespace}",
-                     f"{kubectl(target, 'get rc')}; pulumi up")
+        wanted = target.controller_names.get(app)
+        what = f"ReplicationController {wanted}" if wanted else f"ReplicationController with label app={app}"
+        return Check("kubernetes", name, FAIL, f"{app}: no {what} in namespace {target.namespace}",
+                     f"{kubectl(target, f'get rc -l app={app}')}; pulumi up")
     ready = [pod for pod in controller.pods if pod.ready]
     nodes = sorted({pod.node for pod in ready if pod.node})
-    problems = []
-    if controller.replicas != expected:
-        problems.append(f"the controller asks for {controller.replicas}, the stack for {expected}")
-    if len(ready) == expected and controller.replicas == expected:
-        return Check("kubernetes", name, OK, f"{app}: {len(ready)}/{expected} ready on {', '.join(nodes) or 'no node'}")
+    counted_by_status = (controller.ready_replicas, controller.available_replicas)
+    label = controller.name or app
+    if len(ready) == expected and controller.replicas == expected and counted_by_status == (expected, expected):
+        return Check("kubernetes", name, OK,
+                     f"{app}: {len(ready)}/{expected} ready and available ({label}) on {', '.join(nodes) or 'no node'}")
     troubled = [pod for pod in controller.pods if not pod.ready]
     evidence = f"{app}: {len(ready)}/{expected} ready"
     if troubled:
         evidence += f"; not ready: {listed([_pod_trouble(pod) for pod in troubled], 2)}"
     elif len(controller.pods) < expected:
         evidence += f"; only {len(controller.pods)} pods exist"
-    if problems:
-        evidence += "; " + "; ".join(problems)
+    if controller.replicas != expected:
+        evidence += f"; the controller {label} asks for {controller.replicas}, the stack for {expected}"
+    if counted_by_status != (len(ready), len(ready)):  # the controller's own count disagrees with its pods
+        evidence += (f"; {label} counts {controller.ready_replicas} ready, {controller.available_replicas} "
+                     f"available")
     hints = [pods_command]
     if troubled:
         hints.append(kubectl(target, f"describe pod {troubled[0].name}"))
@@ -136,8 +152,59 @@ def check_replicas(app: str, expected: int, controller: ControllerFacts | None, 
         hints.append(f"openstack volume type show {target.volume_type_name}" if target.volume_type_name
                      else "a ReadWriteOnce volume attaches to one node: set multiattach true")
     if controller.replicas != expected:
+        hints.append(kubectl(target, f"get rc {label}"))
         hints.append("pulumi refresh; pulumi up")
     return Check("kubernetes", name, FAIL, evidence, "; ".join(hints))
+
+
+def declared_template_hash(app: str, controller: ControllerFacts | None, target: Target) -> str | None:
+    """The stack's template hash output; for a stack without it, the hash of the controller taken as declared."""
+    return target.template_hashes.get(app) or (controller.template_hash if controller else None)
+
+
+def _pod_template(pod: PodFacts) -> str:
+    image = pod.images.get(NGINX_CONTAINER) or f"no {NGINX_CONTAINER} container"
+    return f"{pod.name} ({pod.template_hash or 'no ' + TEMPLATE_HASH_LABEL}, {image})"
+
+
+def check_template(app: str, pods: tuple[PodFacts, ...], declared_hash: str | None, target: Target) -> Check:
+    """Every pod of the app runs the declared pod template: its pod-template-hash label and its
+    nginx image are the stack's (a ReplicationController never restarts the pods it already has)."""
+    name = f"template/{app}"
+    command = kubectl(target, f"get pods -l app={app} -L {TEMPLATE_HASH_LABEL} -o wide")
+    declared = (f"template {declared_hash}" if declared_hash else "template (the stack names no hash)") + (
+        f", image {target.image}")
+    if not pods:
+        return Check("kubernetes", name, WARN, f"{app}: no pod with label app={app} to compare with the declared "
+                     f"{declared} (see replicas/{app})", command)
+    off = [pod for pod in pods if (declared_hash and pod.template_hash != declared_hash)
+           or pod.images.get(NGINX_CONTAINER) != target.image]
+    if not off:
+        return Check("kubernetes", name, OK, f"{app}: all {counted(len(pods), 'pod')} run the declared {declared}")
+    return Check("kubernetes", name, FAIL,
+                 f"{app}: {len(off)} of {counted(len(pods), 'pod')} do not run the declared {declared}: "
+                 f"{listed([_pod_template(pod) for pod in off])}",
+                 f"{command}; pulumi up (a new template gets a new controller)")
+
+
+def check_leftovers(app: str, declared: ControllerFacts | None, leftovers: tuple[ControllerFacts, ...],
+                    target: Target) -> Check:
+    """No ReplicationController of the app but the stack's: another one is a rollout that did not
+    finish (the old controller is deleted at the end of `pulumi up`), still running its old pods."""
+    name = f"leftover/{app}"
+    command = kubectl(target, f"get rc -l app={app}")
+    guessed = ""
+    if declared is not None and app not in target.controller_names:
+        guessed = f" (the stack names no controller: {declared.name or app}, the newest, taken as its own)"
+    if not leftovers:
+        beside = f" but {declared.name}" if declared is not None and declared.name else ""
+        return Check("kubernetes", name, OK, f"{app}: no ReplicationController with label app={app}{beside}{guessed}")
+    described = listed([f"{rc.name} ({rc.replicas} replicas, {counted(len(rc.pods), 'pod')})" for rc in leftovers])
+    stack_own = declared.name if declared is not None else target.controller_names.get(app, "none found")
+    return Check("kubernetes", name, FAIL,
+                 f"{app}: {counted(len(leftovers), 'other ReplicationController')} with label app={app} beside the "
+                 f"stack's {stack_own}{guessed}: {described}, left over by a rollout",
+                 f"{command}; pulumi up (deletes the old controller once the new one is available)")
 
 
 def check_placement(app: str, expected: int, controller: ControllerFacts | None, nodes: tuple[NodeFacts, ...],
@@ -362,6 +429,62 @@ def _node(nodes: Iterable[NodeFacts], name: str | None) -> NodeFacts | None:
     return next((node for node in nodes if node.name == name), None)
 
 
+def quantity_bytes(quantity: str | None) -> int | None:
+    """A Kubernetes quantity (2Gi, 2147483648, 2G) in bytes; None when absent or not a quantity."""
+    if quantity is None:
+        return None
+    try:
+        return int(parse_quantity(quantity))
+    except (ValueError, TypeError):
+        return None
+
+
+def check_size(claim: ClaimFacts | None, volume: VolumeFacts | None, cinder: CinderVolume | None,
+               target: Target) -> Check:
+    """The claim asks for volumeSizeGi, and its capacity, its PV's and the Cinder volume's size are
+    that size (Cinder's GB are GiB: cinder-csi rounds the request up to GiB and reports size x 1 GiB,
+    cloud-provider-openstack pkg/csi/cinder/controllerserver.go). Behind the request, a growing claim
+    is grown by the CSI external-resizer: Resizing while it expands the volume and the PV,
+    FileSystemResizePending once only the node's part is left (kubernetes-csi/external-resizer
+    pkg/util/util.go); the claim's capacity follows last."""
+    describe = kubectl(target, f"describe pvc {target.claim_name}")
+    declared = target.volume_size_gi
+    if claim is None or claim.phase != "Bound":
+        return Check("cinder", "size/claim", FAIL, "not checked: no Bound claim (see the claim check)", describe)
+    sizes = [(f"claim {claim.name} capacity", quantity_bytes(claim.capacity), claim.capacity)]
+    if volume is not None:
+        sizes.append((f"PV {volume.name}", quantity_bytes(volume.capacity), volume.capacity))
+    if cinder is not None and cinder.size is not None:
+        sizes.append((f"Cinder volume {_short(cinder.id)}", cinder.size * GIB, f"{cinder.size} GB (GiB)"))
+    requested = quantity_bytes(claim.requested)
+    show = f"openstack volume show {cinder.id}" if cinder is not None else f"kubectl get pv {claim.volume_name}"
+    if requested != declared * GIB:
+        too_big = requested is not None and requested > declared * GIB
+        why = ("Kubernetes refuses to shrink a claim" if too_big else "pulumi up grows it")
+        return Check("cinder", "size/claim", FAIL,
+                     f"claim {claim.name} requests {claim.requested or 'nothing'}, the stack declares {declared}Gi: "
+                     f"{why}", f"{describe}; pulumi refresh; pulumi preview")
+    seen = "; ".join(f"{what} {shown or 'unknown'}" for what, _, shown in sizes)
+    bigger = [what for what, size, _ in sizes if size is not None and size > declared * GIB]
+    behind = [what for what, size, _ in sizes if size is None or size < declared * GIB]
+    if not bigger and not behind:
+        return Check("cinder", "size/claim", OK, f"claim {claim.name} requests {claim.requested} = the stack's "
+                     f"{declared}Gi; {seen}")
+    if bigger:
+        return Check("cinder", "size/claim", FAIL,
+                     f"{', '.join(bigger)} larger than the {declared}Gi the claim requests (grown outside the stack?): "
+                     f"{seen}", f"{show}; {describe}")
+    resizing = [condition for condition in claim.conditions if condition in RESIZE_CONDITIONS]
+    if resizing:
+        return Check("cinder", "size/claim", WARN,
+                     f"resize in progress ({', '.join(resizing)}): claim {claim.name} requests {claim.requested}; "
+                     f"{seen}", describe)
+    return Check("cinder", "size/claim", FAIL,
+                 f"claim {claim.name} requests {claim.requested}, but {', '.join(behind)} lag behind and no resize "
+                 f"runs (no {' or '.join(RESIZE_CONDITIONS)} condition): {seen}",
+                 f"{describe} (the resizer's events; the class needs allowVolumeExpansion); {show}")
+
+
 # ---------------------------------------------------------------- Octavia
 
 
@@ -369,20 +492,34 @@ def _status_show(lb: LoadBalancer) -> str:
     return f"openstack loadbalancer status show {lb.id}"
 
 
-def check_load_balancer(lb: LoadBalancer | None, lookup: str, target: Target, admin: bool | None = None) -> Check:
-    """The Service's load balancer is ACTIVE and ONLINE (and is the stack's loadBalancerId)."""
+def check_load_balancer(lb: LoadBalancer | None, lookup: str, target: Target, admin: bool | None = None,
+                        annotated_id: str | None = None) -> Check:
+    """The Service's load balancer (`annotated_id`: the one its annotation names) is ACTIVE and
+    ONLINE (and is the stack's loadBalancerId)."""
+    describe = kubectl(target, f"describe svc {target.service_name}")
+    if lb is None and annotated_id:
+        # With the annotation set, the cloud controller looks the load balancer up by id only and
+        # fails each sync with "failed to get load balancer <id>" (cloud-provider-openstack
+        # pkg/openstack/loadbalancer.go, ensureOctaviaLoadBalancer); it syncs again only when the
+        # Service changes, and an annotation change is one (kubernetes/cloud-provider
+        # controllers/service/controller.go, needsUpdate): without it, it builds one by name.
+        unannotate = kubectl(target, f"annotate svc {target.service_name} {LOAD_BALANCER_ID_ANNOTATION}-")
+        return Check("octavia", "load-balancer", FAIL,
+                     f"load balancer {annotated_id} (the Service's {LOAD_BALANCER_ID_ANNOTATION} annotation) is not "
+                     f"in Octavia{not_admin_note(admin, target)}: the cloud controller will not rebuild it by itself",
+                     f"openstack loadbalancer show {annotated_id}; {describe} (the cloud controller's events); to "
+                     f"have it rebuilt: {unannotate}, then pulumi refresh; pulumi up")
     if lb is None:
         return Check("octavia", "load-balancer", FAIL,
                      f"no load balancer: looked for {lookup}{not_admin_note(admin, target)}",
-                     f"{kubectl(target, f'describe svc {target.service_name}')} (the cloud controller's events); "
-                     "openstack loadbalancer list")
+                     f"{describe} (the cloud controller's events); openstack loadbalancer list")
     summary = (f"load balancer {lb.name or lb.id} ({lb.id}, by {lb.found_by}) "
                f"{lb.provisioning_status}/{lb.operating_status}")
     if lb.provisioning_status != "ACTIVE":
         why = ("Octavia is still working on it" if lb.provisioning_status.startswith("PENDING_")
                else "Octavia gave up on it" if lb.provisioning_status == "ERROR" else "not ACTIVE")
         return Check("octavia", "load-balancer", FAIL, f"{summary}: {why}",
-                     f"{_status_show(lb)}; {kubectl(target, f'describe svc {target.service_name}')}")
+                     f"{_status_show(lb)}; {describe}")
     if lb.operating_status != "ONLINE":
         status = WARN if lb.operating_status in ("DEGRADED", "NO_MONITOR") else FAIL
         return Check("octavia", "load-balancer", status, f"{summary}: not ONLINE",
@@ -516,6 +653,28 @@ def check_address(lb: LoadBalancer | None, service: ServiceFacts | None, target:
     return Check("octavia", "address", FAIL,
                  f"{source} {external} is neither the VIP {lb.vip_address} nor a floating IP of its port ({floating})",
                  f"{port_hint}; {wide}")
+
+
+def check_floating_ips(ips: Iterable[FloatingIP], service: ServiceFacts | None, target: Target) -> Check:
+    """No floating IP the cloud controller made for the Service is left on no port: it deletes only
+    the one on the load balancer's VIP port (by its own description), so one left behind, e.g. when
+    the load balancer went, stays allocated for good."""
+    ips = list(ips)
+    owner = f"{target.namespace}/{target.service_name}"
+    orphans = [ip for ip in ips if not ip.port_id]
+    if not orphans:
+        return Check("octavia", "floating-ips", OK,
+                     f"no orphan floating IP of {owner}: {counted(len(ips), 'floating IP')} with the cloud "
+                     f"controller's description for it, each on a port")
+    named = listed([f"{ip.id} ({ip.address})" for ip in orphans])
+    evidence = f"{counted(len(orphans), 'floating IP')} the cloud controller made for {owner} on no port: {named}"
+    hint = f"openstack floating ip list --long; openstack floating ip delete {orphans[0].id}"
+    kept = service is not None and service.annotations.get(KEEP_FLOATING_IP_ANNOTATION) == "true"
+    if kept:
+        return Check("octavia", "floating-ips", WARN, f"{evidence} (kept on purpose: {KEEP_FLOATING_IP_ANNOTATION})",
+                     hint)
+    return Check("octavia", "floating-ips", FAIL, f"{evidence}: allocated, and the cloud controller never deletes it",
+                 hint)
 
 
 # ---------------------------------------------------------------- HTTP

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from components.load_balancer import service_url
 from components.settings import LOAD_BALANCED_APP, STORAGE_APP
+from policy.devstack_domain import LOAD_BALANCER_ID_ANNOTATION
 from probe.check import ProbeOptions, ProbeResult, run_probe
 from probe.cli import MAX_DEADLINE, in_range
 from probe.exit_codes import UsageError, exit_code, exit_codes_epilog, report_usage_error
@@ -55,9 +56,10 @@ def real_sides() -> Sides:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m verify",
-        description="Check a deployed stack from both sides: the Kubernetes objects (replicas, nodes, claim, "
-                    "Service), Cinder (volume, type, attachments) and Octavia (status, listeners, members, floating "
-                    "IP), then HTTP through the load balancer. Reads only; nothing is written to either side.",
+        description="Check a deployed stack from both sides: the Kubernetes objects (replicas, nodes, the pods' "
+                    "template, left-over controllers, claim, Service), Cinder (volume, type, attachments, size) and "
+                    "Octavia (status, listeners, members, floating IPs), then HTTP through the load balancer. "
+                    "Reads only; nothing is written to either side.",
         epilog=exit_codes_epilog(passes="all checks hold (warnings allowed)", fails="a check fails",
                                  unreachable="a side cannot be read (API down, credentials, stack not deployed)"),
     )
@@ -118,15 +120,22 @@ def unreachable_check(error: Unreachable) -> Check:
     return Check(error.side, UNREACHABLE, FAIL, error.cause, error.next_step)
 
 
-def kube_checks(kube: KubeFacts, target: Target) -> list[Check]:
-    server, lbserver = kube.controllers.get(STORAGE_APP), kube.controllers.get(LOAD_BALANCED_APP)
+def app_checks(app: str, kube: KubeFacts, target: Target, kept_together: bool) -> list[Check]:
+    controller = kube.controllers.get(app)
+    expected = target.replicas_of(app)
     return [
-        rules.check_replicas(STORAGE_APP, target.server_replicas, server, target),
-        rules.check_placement(STORAGE_APP, target.server_replicas, server, kube.nodes, target,
-                              kept_together=not target.multiattach),
-        rules.check_replicas(LOAD_BALANCED_APP, target.lbserver_replicas, lbserver, target),
-        rules.check_placement(LOAD_BALANCED_APP, target.lbserver_replicas, lbserver, kube.nodes, target,
-                              kept_together=False),
+        rules.check_replicas(app, expected, controller, target),
+        rules.check_placement(app, expected, controller, kube.nodes, target, kept_together=kept_together),
+        rules.check_template(app, kube.app_pods.get(app, ()), rules.declared_template_hash(app, controller, target),
+                             target),
+        rules.check_leftovers(app, controller, kube.leftover_controllers.get(app, ()), target),
+    ]
+
+
+def kube_checks(kube: KubeFacts, target: Target) -> list[Check]:
+    return [
+        *app_checks(STORAGE_APP, kube, target, kept_together=not target.multiattach),
+        *app_checks(LOAD_BALANCED_APP, kube, target, kept_together=False),
         rules.check_claim(kube.claim, kube.volume, kube.storage_class, target),
         rules.check_service(kube.service, target),
     ]
@@ -147,12 +156,19 @@ def cloud_checks(kube: KubeFacts, cloud: CloudFacts, target: Target) -> list[Che
         rules.check_volume_type(cloud.type_name, cloud.volume_type, target),
         rules.check_attachments(cloud.volume_id, cloud.volume, kube.controllers.get(STORAGE_APP), kube.nodes,
                                 cloud.servers, target),
-        rules.check_load_balancer(lb, cloud.load_balancer_lookup, target, cloud.admin),
+        rules.check_size(kube.claim, kube.volume, cloud.volume, target),
+        rules.check_load_balancer(lb, cloud.load_balancer_lookup, target, cloud.admin,
+                                  annotated_id=annotated_load_balancer(kube.service)),
         rules.check_listeners(lb, kube.service, target),
         rules.check_members(lb, kube.service, kube.nodes, target),
         rules.check_health_monitor(lb),
         rules.check_address(lb, kube.service, target),
+        rules.check_floating_ips(cloud.service_floating_ips, kube.service, target),
     ]
+
+
+def annotated_load_balancer(service: ServiceFacts | None) -> str | None:
+    return (service.annotations.get(LOAD_BALANCER_ID_ANNOTATION) or None) if service else None
 
 
 def probe_url(target: Target, service: ServiceFacts | None) -> str | None:

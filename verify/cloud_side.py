@@ -22,6 +22,7 @@ from verify.facts import (
     CinderType,
     CinderVolume,
     CloudFacts,
+    FloatingIP,
     Listener,
     LoadBalancer,
     Member,
@@ -37,6 +38,14 @@ T = TypeVar("T")
 def load_balancer_name(cluster_name: str, namespace: str, service: str) -> str:
     """The name the OpenStack cloud controller gives the Service's load balancer."""
     return f"kube_service_{cluster_name}_{namespace}_{service}"
+
+
+def floating_ip_description(cluster_name: str, namespace: str, service: str) -> str:
+    """The description the cloud controller gives the floating IP it creates for the Service, and
+    by which alone it deletes it (cloud-provider-openstack pkg/openstack/loadbalancer.go,
+    getServiceAddress: "Floating IP for Kubernetes external service %s from cluster %s" with
+    serviceName = namespace/name and its --cluster-name)."""
+    return f"Floating IP for Kubernetes external service {namespace}/{service} from cluster {cluster_name}"
 
 
 def _next(cloud: str) -> str:
@@ -114,7 +123,7 @@ class CloudReader:
             return None
         return CinderVolume(
             id=found.id, status=found.status, volume_type=found.volume_type,
-            multiattach=bool(found.is_multiattach),
+            multiattach=bool(found.is_multiattach), size=found.size,
             attachments=tuple(Attachment(server_id=item.get("server_id"))
                               for item in (found.attachments or []) if item.get("server_id")),
         )
@@ -204,6 +213,14 @@ class CloudReader:
                     members=tuple(Member(address=member.address, port=member.protocol_port,
                                          operating_status=member.operating_status) for member in members))
 
+    def service_floating_ips(self, target: Target) -> tuple[FloatingIP, ...]:
+        """The floating IPs the cloud controller made for the Service (all projects, for an admin)."""
+        description = floating_ip_description(target.cluster_name, target.namespace, target.service_name)
+        ips = self._read("floating IPs", lambda: list(self.conn.network.ips(description=description))) or []
+        return tuple(sorted((FloatingIP(id=ip.id, address=ip.floating_ip_address, port_id=ip.port_id or None,
+                                        description=ip.description or "")
+                             for ip in ips if ip.description == description), key=lambda ip: ip.address))
+
     def roles(self) -> tuple[str, ...] | None:
         """The roles in the token: without admin, other projects' volumes and load balancers are hidden."""
         try:
@@ -223,6 +240,7 @@ class CloudReader:
             load_balancer=load_balancer,
             load_balancer_lookup=lookup,
             roles=self.roles(),
+            service_floating_ips=self.service_floating_ips(target),
         )
 
 

@@ -7,6 +7,7 @@ clients; tests build them by hand. Nothing here talks to anything.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 # The OpenStack cloud controller writes `openstack:///<server id>` (no region) or
@@ -53,6 +54,8 @@ class PodFacts:
     phase: str = "Running"
     waiting_reason: str | None = None  # a container's state.waiting.reason, e.g. ContainerCreating
     warning: str | None = None  # the newest Warning event about the pod, e.g. a Multi-Attach error
+    template_hash: str | None = None  # its pod-template-hash label: the controller template it was made from
+    images: dict[str, str] = field(default_factory=dict)  # container name -> image
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,25 @@ class ControllerFacts:
 
     replicas: int  # spec.replicas
     pods: tuple[PodFacts, ...] = ()
+    name: str = ""
+    template_hash: str | None = None  # the pod-template-hash of its selector; None: a controller without one
+    # status.readyReplicas / availableReplicas: the API leaves them out when 0
+    ready_replicas: int = 0
+    available_replicas: int = 0
+    created: float = 0.0  # metadata.creationTimestamp, seconds since the epoch
+
+
+def declared_controller(found: Iterable[ControllerFacts], declared_name: str | None
+                        ) -> tuple[ControllerFacts | None, tuple[ControllerFacts, ...]]:
+    """The stack's controller among those carrying the app's label, and the others (left over
+    by a rollout). A stack deployed by an older program names none: then the newest is taken,
+    since a rollout makes the new controller before it deletes the old one."""
+    found = sorted(found, key=lambda controller: (controller.created, controller.name))
+    if declared_name is not None:
+        declared = next((controller for controller in found if controller.name == declared_name), None)
+    else:
+        declared = found[-1] if found else None
+    return declared, tuple(controller for controller in found if controller is not declared)
 
 
 @dataclass(frozen=True)
@@ -71,6 +93,9 @@ class ClaimFacts:
     volume_mode: str | None = None
     storage_class: str | None = None
     volume_name: str | None = None  # the bound PV's name
+    requested: str | None = None  # spec.resources.requests.storage, as written (e.g. 2Gi)
+    capacity: str | None = None  # status.capacity.storage
+    conditions: tuple[str, ...] = ()  # the types of its True conditions, e.g. Resizing, FileSystemResizePending
 
 
 @dataclass(frozen=True)
@@ -80,6 +105,7 @@ class VolumeFacts:
     name: str
     driver: str | None
     volume_handle: str | None
+    capacity: str | None = None  # spec.capacity.storage
 
 
 @dataclass(frozen=True)
@@ -107,11 +133,15 @@ class ServiceFacts:
 @dataclass(frozen=True)
 class KubeFacts:
     nodes: tuple[NodeFacts, ...]
-    controllers: dict[str, ControllerFacts | None]  # app name -> its controller, None when missing
+    controllers: dict[str, ControllerFacts | None]  # app name -> the stack's controller, None when missing
     claim: ClaimFacts | None
     volume: VolumeFacts | None  # the claim's PV
     storage_class: StorageClassFacts | None
     service: ServiceFacts | None
+    # app name -> the other controllers with its label (a rollout left over)
+    leftover_controllers: dict[str, tuple[ControllerFacts, ...]] = field(default_factory=dict)
+    # app name -> every pod with its label, whichever controller made it (not being deleted)
+    app_pods: dict[str, tuple[PodFacts, ...]] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- OpenStack
@@ -129,6 +159,7 @@ class CinderVolume:
     volume_type: str | None  # Cinder shows the type's name
     multiattach: bool
     attachments: tuple[Attachment, ...] = ()
+    size: int | None = None  # in GB, which Cinder means as GiB
 
 
 @dataclass(frozen=True)
@@ -174,6 +205,14 @@ class LoadBalancer:
 
 
 @dataclass(frozen=True)
+class FloatingIP:
+    id: str
+    address: str
+    port_id: str | None  # None: associated with no port
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class CloudFacts:
     volume_id: str | None  # what was looked up (the PV's volume handle)
     volume: CinderVolume | None  # None: not found (or nothing to look up)
@@ -183,6 +222,8 @@ class CloudFacts:
     load_balancer: LoadBalancer | None
     load_balancer_lookup: str  # what was looked for, e.g. "id 1234 (Service annotation)"
     roles: tuple[str, ...] | None = None  # the cloud user's roles in its token; None: unknown
+    # the floating IPs whose description is the cloud controller's for the Service
+    service_floating_ips: tuple[FloatingIP, ...] = ()
 
     @property
     def admin(self) -> bool | None:

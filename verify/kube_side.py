@@ -16,7 +16,7 @@ from kubernetes import config as kube_config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
-from components.webserver import pod_labels
+from components.webserver import TEMPLATE_HASH_LABEL, pod_labels
 from policy.devstack_domain import CONTROL_PLANE_TAINTS
 from verify.facts import (
     ClaimFacts,
@@ -29,6 +29,7 @@ from verify.facts import (
     StorageClassFacts,
     Taint,
     VolumeFacts,
+    declared_controller,
 )
 from verify.target import Target, Unreachable
 
@@ -109,6 +110,10 @@ def node_facts(node) -> NodeFacts:
     )
 
 
+def label_selector(labels: dict[str, str]) -> str:
+    return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
+
+
 def pod_facts(pod, warning: str | None = None) -> PodFacts:
     status = pod.status
     conditions = (status.conditions if status else None) or []
@@ -122,6 +127,28 @@ def pod_facts(pod, warning: str | None = None) -> PodFacts:
         phase=(status.phase if status else None) or "Unknown",
         waiting_reason=waiting,
         warning=warning,
+        template_hash=(pod.metadata.labels or {}).get(TEMPLATE_HASH_LABEL),
+        images={container.name: container.image for container in ((pod.spec.containers if pod.spec else None) or [])},
+    )
+
+
+def _quantity(quantities) -> str | None:
+    return (quantities or {}).get("storage")
+
+
+def claim_facts(pvc) -> ClaimFacts:
+    status = pvc.status
+    return ClaimFacts(
+        name=pvc.metadata.name,
+        phase=(status.phase if status else None) or "Unknown",
+        access_modes=tuple(pvc.spec.access_modes or ()),
+        volume_mode=pvc.spec.volume_mode or "Filesystem",
+        storage_class=pvc.spec.storage_class_name,
+        volume_name=pvc.spec.volume_name,
+        requested=_quantity(pvc.spec.resources.requests if pvc.spec.resources else None),
+        capacity=_quantity(status.capacity if status else None),
+        conditions=tuple(condition.type for condition in ((status.conditions if status else None) or [])
+                         if condition.status == "True"),
     )
 
 
@@ -151,12 +178,9 @@ class KubeReader:
     def _read(self, what, function, *args, **kwargs):
         return _call(self.server, what, function, *args, **kwargs)
 
-    def controller(self, namespace: str, name: str) -> ControllerFacts | None:
-        rc = self._read(f"replicationcontroller {namespace}/{name}",
-                        self.core.read_namespaced_replication_controller, name, namespace)
-        if rc is None:
-            return None
-        selector = ",".join(f"{key}={value}" for key, value in sorted((rc.spec.selector or pod_labels(name)).items()))
+    def controller(self, namespace: str, rc) -> ControllerFacts:
+        """The controller and the pods its selector matches, with the newest Warning of a few not-ready ones."""
+        selector = label_selector(rc.spec.selector or pod_labels(rc.metadata.name))
         listed = self._read(f"pods {selector}", self.core.list_namespaced_pod, namespace, label_selector=selector)
         pods = [pod for pod in (listed.items if listed else []) if not pod.metadata.deletion_timestamp]
         facts = []
@@ -170,30 +194,56 @@ class KubeReader:
                                     field_selector=f"involvedObject.kind=Pod,involvedObject.name={pod.metadata.name}")
                 warning = _newest_warning(events.items if events else [])
             facts.append(pod_facts(pod, warning))
-        return ControllerFacts(replicas=rc.spec.replicas or 0, pods=tuple(facts))
+        status = rc.status
+        created = rc.metadata.creation_timestamp
+        return ControllerFacts(
+            replicas=rc.spec.replicas or 0, pods=tuple(facts), name=rc.metadata.name,
+            template_hash=(rc.spec.selector or {}).get(TEMPLATE_HASH_LABEL),
+            ready_replicas=(status.ready_replicas if status else None) or 0,
+            available_replicas=(status.available_replicas if status else None) or 0,
+            created=created.timestamp() if created else 0.0,
+        )
+
+    def app_controllers(self, namespace: str, app: str, declared_name: str | None
+                        ) -> tuple[ControllerFacts | None, tuple[ControllerFacts, ...]]:
+        """The stack's controller of the app and the others carrying the app's label."""
+        selector = label_selector(pod_labels(app))
+        listed = self._read(f"replicationcontrollers {selector}", self.core.list_namespaced_replication_controller,
+                            namespace, label_selector=selector)
+        found = {rc.metadata.name: rc for rc in (listed.items if listed else [])}
+        # The declared one even without the label; a stack of the program before hashed names: the app's name.
+        wanted = declared_name or (None if found else app)
+        if wanted and wanted not in found:
+            rc = self._read(f"replicationcontroller {namespace}/{wanted}",
+                            self.core.read_namespaced_replication_controller, wanted, namespace)
+            if rc is not None:
+                found[wanted] = rc
+        return declared_controller([self.controller(namespace, rc) for rc in found.values()], declared_name)
+
+    def app_pods(self, namespace: str, app: str) -> tuple[PodFacts, ...]:
+        selector = label_selector(pod_labels(app))
+        listed = self._read(f"pods {selector}", self.core.list_namespaced_pod, namespace, label_selector=selector)
+        return tuple(sorted((pod_facts(pod) for pod in (listed.items if listed else [])
+                             if not pod.metadata.deletion_timestamp), key=lambda pod: pod.name))
 
     def fetch(self, target: Target, apps: tuple[str, ...]) -> KubeFacts:
         ns = target.namespace
         nodes = self._read("nodes", self.core.list_node)
-        controllers = {app: self.controller(ns, app) for app in apps}
+        controllers, leftovers = {}, {}
+        for app in apps:
+            controllers[app], leftovers[app] = self.app_controllers(ns, app, target.controller_names.get(app))
         pvc = self._read(f"persistentvolumeclaim {ns}/{target.claim_name}",
                          self.core.read_namespaced_persistent_volume_claim, target.claim_name, ns)
         claim = volume = None
         if pvc is not None:
-            claim = ClaimFacts(
-                name=pvc.metadata.name,
-                phase=(pvc.status.phase if pvc.status else None) or "Unknown",
-                access_modes=tuple(pvc.spec.access_modes or ()),
-                volume_mode=pvc.spec.volume_mode or "Filesystem",
-                storage_class=pvc.spec.storage_class_name,
-                volume_name=pvc.spec.volume_name,
-            )
+            claim = claim_facts(pvc)
             pv = (self._read(f"persistentvolume {pvc.spec.volume_name}", self.core.read_persistent_volume,
                              pvc.spec.volume_name) if pvc.spec.volume_name else None)
             if pv is not None:
                 csi = pv.spec.csi
                 volume = VolumeFacts(name=pv.metadata.name, driver=csi.driver if csi else None,
-                                     volume_handle=csi.volume_handle if csi else None)
+                                     volume_handle=csi.volume_handle if csi else None,
+                                     capacity=_quantity(pv.spec.capacity))
         sc = self._read(f"storageclass {target.storage_class_name}", self.storage.read_storage_class,
                         target.storage_class_name)
         storage_class = (StorageClassFacts(name=sc.metadata.name, parameters=dict(sc.parameters or {}))
@@ -214,7 +264,8 @@ class KubeReader:
             )
         return KubeFacts(nodes=tuple(node_facts(node) for node in (nodes.items if nodes else [])),
                          controllers=controllers, claim=claim, volume=volume, storage_class=storage_class,
-                         service=service)
+                         service=service, leftover_controllers=leftovers,
+                         app_pods={app: self.app_pods(ns, app) for app in apps})
 
 
 def fetch_kube(target: Target, apps: tuple[str, ...]) -> KubeFacts:

@@ -11,11 +11,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from components.settings import CONFIG_KEYS, PROJECT, SettingsError, parse_settings
+from components.settings import (
+    CONFIG_KEYS,
+    LOAD_BALANCED_APP,
+    PROJECT,
+    STORAGE_APP,
+    SettingsError,
+    parse_settings,
+)
 from components.stack_config import PROJECT_DIR, bare, engine_string, project_defaults
 from probe.exit_codes import UsageError
 from probe.pulumi_cli import FAILED, MISSING, TIMED_OUT, PulumiCliError, pulumi_config, pulumi_stack_outputs
@@ -50,6 +57,15 @@ class Target:
     kubeconfig: str | None = None  # the stack's kubernetes:kubeconfig (a path or the contents)
     context: str | None = None  # the stack's kubernetes:context
     cluster_name: str = "kubernetes"
+    image: str = ""  # the declared nginx image
+    volume_size_gi: int = 1  # the claim's declared size
+    # app name -> the name of its ReplicationController / the pod-template-hash of its template,
+    # from the stack's outputs; an app is missing when a stack deployed by an older program has none
+    controller_names: dict[str, str] = field(default_factory=dict)
+    template_hashes: dict[str, str] = field(default_factory=dict)
+
+    def replicas_of(self, app: str) -> int:
+        return {STORAGE_APP: self.server_replicas, LOAD_BALANCED_APP: self.lbserver_replicas}[app]
 
 
 def config_values(document: Any) -> dict[str, Any]:
@@ -151,9 +167,10 @@ def build_target(stack: str | None, outputs: Mapping[str, Any] | None, config: M
         return str(overrides.get(override) or outputs.get(output) or configured)
 
     volume_type = outputs.get("volumeTypeName") or (settings.volume_type_name if settings.multiattach else None)
+    apps = (STORAGE_APP, LOAD_BALANCED_APP)
     return Target(
         stack=stack,
-        namespace=settings.namespace,
+        namespace=str(overrides.get("namespace") or outputs.get("namespace") or settings.namespace),
         service_name=named("serviceName", "service_name", settings.service_name),
         service_port=settings.service_port,
         claim_name=named("claimName", "claim_name", settings.claim_name),
@@ -171,4 +188,13 @@ def build_target(stack: str | None, outputs: Mapping[str, Any] | None, config: M
         kubeconfig=_optional_text(overrides.get("kubeconfig") or config.get("kubernetes:kubeconfig")),
         context=_optional_text(overrides.get("context") or config.get("kubernetes:context")),
         cluster_name=str(overrides.get("cluster_name") or "kubernetes"),
+        image=str(outputs.get("image") or settings.image),
+        volume_size_gi=_count(outputs, "volumeSizeGi", settings.volume_size_gi),
+        # outputs `serverController`, `lbserverTemplateHash`, ...: one per app, named after it
+        controller_names=_per_app(outputs, apps, "Controller"),
+        template_hashes=_per_app(outputs, apps, "TemplateHash"),
     )
+
+
+def _per_app(outputs: Mapping[str, Any], apps: tuple[str, ...], suffix: str) -> dict[str, str]:
+    return {app: str(outputs[f"{app}{suffix}"]) for app in apps if _optional_text(outputs.get(f"{app}{suffix}"))}

@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import lab_pulumi, run
+from kubernetes import client
 from test_deploy import claim_volume_id, cloud, kube, storage_pods_by_node
 
 from lab.cluster import ClusterShape
 from lab.project_copy import copy_project
+from verify.cloud_side import floating_ip_description
 
 SERVER_OF = {shape.name: shape.server_id for shape in ClusterShape().nodes}
 
@@ -29,6 +31,20 @@ def verify(project: Path, env: dict, stack: str) -> tuple[int, dict]:
 
 def failing(document: dict) -> set[str]:
     return {f"{c['side']}/{c['name']}" for c in document["checks"] if c["status"] == "fail"}
+
+
+def check(document: dict, name: str) -> dict:
+    return next(c for c in document["checks"] if f"{c['side']}/{c['name']}" == name)
+
+
+# The checks that compare what runs with what the stack declares (issue 15).
+DECLARED_CHECKS = ("kubernetes/template/server", "kubernetes/template/lbserver", "kubernetes/leftover/server",
+                   "kubernetes/leftover/lbserver", "cinder/size/claim", "octavia/floating-ips")
+
+
+def assert_declared_checks_hold(document: dict) -> None:
+    statuses = {name: check(document, name)["status"] for name in DECLARED_CHECKS}
+    assert set(statuses.values()) == {"ok"}, statuses
 
 
 def deploy(lab, folder: Path, stack: str) -> tuple[Path, dict, dict]:
@@ -48,6 +64,7 @@ def test_verify_passes_on_the_single_attach_stack(lab, tmp_path):
     try:
         code, document = verify(project, env, "devstack-single")
         assert code == 0 and document["verdict"] == "pass", failing(document) or document
+        assert_declared_checks_hold(document)
     finally:
         lab_pulumi(project, env, "destroy", "--stack", "devstack-single")
 
@@ -66,6 +83,8 @@ def test_verify_passes_on_the_multi_attach_stack(deployed):
     assert code == 0 and document["verdict"] == "pass", failing(document) or document
     names = {f"{c['side']}/{c['name']}" for c in document["checks"]}
     assert {"kubernetes/claim", "cinder/attachments", "octavia/members", "http/probe"} <= names
+    assert_declared_checks_hold(document)
+    assert check(document, "kubernetes/replicas/lbserver")["status"] == "ok"
 
 
 def test_wrong_credentials_are_exit_3(deployed, tmp_path):
@@ -117,16 +136,20 @@ def test_each_injected_fault_is_named(deployed):
     assert code == 1 and "octavia/members" in failing(document), document
 
     # The floating IP is replaced: the stack's externalIp no longer reaches the load balancer.
+    # The cloud controller's own is put back afterwards, for the load balancer's deletion below.
     vip_port = conn.load_balancer.get_load_balancer(lb_id).vip_port_id
     old_addresses = list(conn.network.ips(port_id=vip_port))
     public = conn.network.find_network("public")
     replacement = conn.network.create_ip(floating_network_id=public.id)  # another address first,
     for address in old_addresses:                                        # then moved to the VIP
-        conn.network.delete_ip(address)
+        conn.network.update_ip(address, port_id=None)
     conn.network.update_ip(replacement, port_id=vip_port)
     assert replacement.floating_ip_address != outputs["externalIp"]
     code, document = verify(project, env, "devstack")
-    assert code == 1 and "octavia/address" in failing(document), document
+    assert code == 1 and {"octavia/address", "octavia/floating-ips"} <= failing(document), document
+    conn.network.delete_ip(replacement)
+    for address in old_addresses:
+        conn.network.update_ip(address, port_id=vip_port)
 
     # A storage pod's node loses its attachment in Cinder.
     api = kube(env)
@@ -139,3 +162,61 @@ def test_each_injected_fault_is_named(deployed):
     lab_fault(conn, f"/lab/faults/loadbalancers/{lb_id}", {"provisioning_status": "ERROR"})
     code, document = verify(project, env, "devstack")
     assert code == 1 and "octavia/load-balancer" in failing(document), document
+
+
+def scale(api, namespace: str, name: str, replicas: int) -> None:
+    """`kubectl scale rc <name> --replicas=<n>`."""
+    client.CoreV1Api(api).patch_namespaced_replication_controller_scale(name, namespace,
+                                                                        {"spec": {"replicas": replicas}})
+
+
+def wait_available(api, namespace: str, name: str, replicas: int) -> None:
+    deadline = time.monotonic() + 120
+    while (client.CoreV1Api(api).read_namespaced_replication_controller(name, namespace).status.available_replicas
+           or 0) != replicas:
+        assert time.monotonic() < deadline, f"{name} did not get back to {replicas} available replicas"
+        time.sleep(0.5)
+
+
+def test_a_hand_scaled_controller_and_a_deleted_load_balancer_are_named(deployed):
+    """What runs drifts from what the stack declares, behind Pulumi's back: verify names it.
+    The load balancer goes last: the cloud controller does not rebuild it."""
+    project, env, outputs = deployed
+    api = kube(env)
+    controller, namespace = outputs["lbserverController"], outputs["namespace"]
+
+    scale(api, namespace, controller, 4)
+    try:
+        code, document = verify(project, env, "devstack")
+        assert code == 1 and "kubernetes/replicas/lbserver" in failing(document), document
+        assert f"the controller {controller} asks for 4, the stack for 8" in check(
+            document, "kubernetes/replicas/lbserver")["evidence"]
+    finally:
+        scale(api, namespace, controller, 8)
+        wait_available(api, namespace, controller, 8)
+
+    conn = cloud(env)
+    lb_id = outputs["loadBalancerId"]
+    vip_port = conn.load_balancer.get_load_balancer(lb_id).vip_port_id
+    own = [ip.id for ip in conn.network.ips(port_id=vip_port)
+           if ip.description == floating_ip_description("kubernetes", outputs["namespace"], outputs["serviceName"])]
+    assert len(own) == 1, "the cloud controller's floating IP is on the VIP port"
+    conn.load_balancer.delete_load_balancer(lb_id, cascade=True)  # `openstack loadbalancer delete --cascade`
+    deadline = time.monotonic() + 60
+    while conn.load_balancer.find_load_balancer(lb_id, ignore_missing=True) is not None:
+        assert time.monotonic() < deadline, "the load balancer was not deleted"
+        time.sleep(0.5)
+    orphans = [conn.network.get_ip(ip_id) for ip_id in own]
+    try:
+        code, document = verify(project, env, "devstack")
+        shown = [c for c in document["checks"] if c["side"] == "octavia"]
+        assert [ip.port_id for ip in orphans] == [None], "Octavia's cascade delete frees the VIP port"
+        assert code == 1 and {"octavia/load-balancer", "octavia/floating-ips"} <= failing(document), shown
+        gone = check(document, "octavia/load-balancer")
+        assert lb_id in gone["evidence"] and "will not rebuild it by itself" in gone["evidence"], gone
+        assert gone["next"].startswith(f"openstack loadbalancer show {lb_id}"), gone
+        orphan = check(document, "octavia/floating-ips")
+        assert f"{orphans[0].id} ({orphans[0].floating_ip_address})" in orphan["evidence"], orphan
+    finally:
+        for ip in orphans:  # the cloud controller never deletes it: the destroy would leave it behind
+            conn.network.delete_ip(ip, ignore_missing=True)

@@ -46,7 +46,7 @@ pytestmark = pytest.mark.timeout(60)
 def test_all_replicas_ready_names_their_nodes():
     check = rules.check_replicas("server", 8, controller("server", SPREAD), target())
     assert check.status == OK
-    assert check.evidence == "server: 8/8 ready on master1, worker1, worker2"
+    assert check.evidence == "server: 8/8 ready and available (server-3f9a1c0d2e) on master1, worker1, worker2"
 
 
 def test_seven_of_eight_ready_fails_naming_the_pod_and_its_multi_attach_error():
@@ -54,25 +54,29 @@ def test_seven_of_eight_ready_fails_naming_the_pod_and_its_multi_attach_error():
     rc = controller("server", SPREAD, not_ready={"master1": 1}, warning=warning)
     check = rules.check_replicas("server", 8, rc, target())
     assert check.status == FAIL
-    assert check.evidence.startswith("server: 7/8 ready; not ready: server-00000 on master1 (ContainerCreating: "
-                                     "FailedAttachVolume: Multi-Attach error")
+    assert check.evidence.startswith("server: 7/8 ready; not ready: server-3f9a1c0d2e-00000 on master1 "
+                                     "(ContainerCreating: FailedAttachVolume: Multi-Attach error")
+    assert "counts" not in check.evidence, "the controller's own count agrees with its pods: not repeated"
     assert "kubectl get pods -o wide -l app=server" in check.next
-    assert "kubectl describe pod server-00000" in check.next
+    assert "kubectl describe pod server-3f9a1c0d2e-00000" in check.next
     assert "openstack volume type show multiattach-type" in check.next
 
 
 def test_replicas_the_controller_does_not_ask_for_fail():
     check = rules.check_replicas("lbserver", 8, controller("lbserver", {"worker1": 2, "worker2": 2}), target())
     assert check.status == FAIL
-    assert "4/8 ready" in check.evidence and "the controller asks for 4, the stack for 8" in check.evidence
+    assert "4/8 ready" in check.evidence
+    assert "the controller lbserver-8b0e52c6a1 asks for 4, the stack for 8" in check.evidence
     assert "pulumi refresh" in check.next
 
 
 def test_missing_controller_fails():
     check = rules.check_replicas("server", 8, None, target(namespace="apps"))
     assert check.status == FAIL
-    assert check.evidence == "server: no ReplicationController server in namespace apps"
-    assert check.next.startswith("kubectl -n apps get rc")
+    assert check.evidence == "server: no ReplicationController server-3f9a1c0d2e in namespace apps"
+    assert check.next.startswith("kubectl -n apps get rc -l app=server")
+    older = rules.check_replicas("server", 8, None, target(controller_names={}))
+    assert older.evidence == "server: no ReplicationController with label app=server in namespace default"
 
 
 def test_spread_over_three_nodes_with_the_control_plane_passes():
@@ -250,7 +254,8 @@ def test_attached_to_fewer_servers_than_storage_nodes_fails():
     check = rules.check_attachments(VOLUME_ID, only_worker1, rc, NODES, {}, target())
     assert check.status == FAIL
     assert check.evidence == f"volume {VOLUME_ID} attached to worker1 only; server pods run on master1, worker1"
-    assert check.next == f"openstack volume show {VOLUME_ID}; kubectl describe pod server-00000 (Multi-Attach error?)"
+    assert check.next == (f"openstack volume show {VOLUME_ID}; kubectl describe pod server-3f9a1c0d2e-00000 "
+                          "(Multi-Attach error?)")
     line = check_line(replace(check, side="cinder"))
     assert line.startswith(f"✗ cinder      volume {VOLUME_ID} attached to worker1 only; server pods run on master1, "
                            f"worker1 → openstack volume show {VOLUME_ID}")

@@ -45,11 +45,12 @@ def test_all_checks_hold_exit_0_with_the_json_document(stack_files, capsys):
         assert check["status"] in (OK, WARN, FAIL) and check["evidence"]
     names = [(check["side"], check["name"]) for check in document["checks"]]
     assert names == [
-        ("kubernetes", "replicas/server"), ("kubernetes", "placement/server"), ("kubernetes", "replicas/lbserver"),
-        ("kubernetes", "placement/lbserver"), ("kubernetes", "claim"), ("kubernetes", "service"),
-        ("cinder", "volume"), ("cinder", "volume-type"), ("cinder", "attachments"),
-        ("octavia", "load-balancer"), ("octavia", "listeners"), ("octavia", "members"),
-        ("octavia", "health-monitor"), ("octavia", "address"), ("http", "probe"),
+        ("kubernetes", "replicas/server"), ("kubernetes", "placement/server"), ("kubernetes", "template/server"),
+        ("kubernetes", "leftover/server"), ("kubernetes", "replicas/lbserver"), ("kubernetes", "placement/lbserver"),
+        ("kubernetes", "template/lbserver"), ("kubernetes", "leftover/lbserver"), ("kubernetes", "claim"),
+        ("kubernetes", "service"), ("cinder", "volume"), ("cinder", "volume-type"), ("cinder", "attachments"),
+        ("cinder", "size/claim"), ("octavia", "load-balancer"), ("octavia", "listeners"), ("octavia", "members"),
+        ("octavia", "health-monitor"), ("octavia", "address"), ("octavia", "floating-ips"), ("http", "probe"),
     ]
     assert [check["status"] for check in document["checks"]].count(WARN) == 1, "only the health monitor warns"
     probe_options = next(call[1] for call in calls if call[0] == "probe")
@@ -65,13 +66,13 @@ def test_a_failing_check_exits_1_and_the_text_says_what_to_look_at(stack_files, 
     assert code == 1
     lines = text.splitlines()
     assert lines[0] == f"verify: {stack_files[1]} and {stack_files[3]}; namespace default, cloud devstack-admin"
-    assert "✓ kubernetes  server: 8/8 ready on master1, worker1, worker2" in lines
+    assert "✓ kubernetes  server: 8/8 ready and available (server-3f9a1c0d2e) on master1, worker1, worker2" in lines
     failing = [line for line in lines if line.startswith("✗")]
     assert failing == [f"✗ cinder      volume {VOLUME_ID} attached to worker1 only; server pods run on master1, "
-                       f"worker1, worker2 → openstack volume show {VOLUME_ID}; kubectl describe pod server-00000 "
-                       "(Multi-Attach error?)"]
+                       f"worker1, worker2 → openstack volume show {VOLUME_ID}; kubectl describe pod "
+                       "server-3f9a1c0d2e-00000 (Multi-Attach error?)"]
     assert any(line.startswith("! octavia     no health monitor") for line in lines)
-    assert lines[-1] == "FAIL: 1 of 15 checks fail, 1 warning"
+    assert lines[-1] == "FAIL: 1 of 21 checks fail, 1 warning"
 
 
 def test_an_unreachable_cloud_exits_3_after_the_kubernetes_checks(stack_files, capsys):
@@ -80,7 +81,7 @@ def test_an_unreachable_cloud_exits_3_after_the_kubernetes_checks(stack_files, c
     code = main([*stack_files, "--json"], fake_sides(cloud=error))
     document = json.loads(capsys.readouterr().out)
     assert code == 3 and document["verdict"] == "unreachable"
-    assert [check["side"] for check in document["checks"]] == ["kubernetes"] * 6 + ["openstack"]
+    assert [check["side"] for check in document["checks"]] == ["kubernetes"] * 10 + ["openstack"]
     last = document["checks"][-1]
     assert last["name"] == "unreachable" and last["status"] == FAIL and "HTTP 401" in last["evidence"]
 

@@ -37,7 +37,7 @@ def test_openstack_refusing_the_password_exits_3(tmp_path, monkeypatch, capsys):
     last = document["checks"][-1]
     assert (last["side"], last["name"]) == ("openstack", "unreachable")
     assert "devstack-admin" in last["evidence"] and "credentials are refused" in last["evidence"]
-    assert len(document["checks"]) == 7, "the Kubernetes checks are still reported"
+    assert len(document["checks"]) == 11, "the Kubernetes checks are still reported"
 
 
 def test_openstack_on_a_closed_port_exits_3(tmp_path, monkeypatch, capsys):

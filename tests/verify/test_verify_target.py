@@ -67,7 +67,9 @@ def test_each_shipped_stack_file_gives_its_target(stack, multiattach, volume_mod
     assert (made.multiattach, made.volume_mode, made.server_replicas, made.schedule_on_control_plane) == (
         multiattach, volume_mode, replicas, control_plane)
     assert made.volume_type_name == ("multiattach-type" if multiattach else None)
-    assert made.namespace == "default" and made.service_name == "lb-webserver", "from Pulumi.yaml's defaults"
+    # A stack file that names no namespace gets Pulumi.yaml's default.
+    assert made.namespace == stack_values(stack).get("devstack-k8s-apps:namespace", "default")
+    assert made.service_name == "lb-webserver", "from Pulumi.yaml's defaults"
 
 
 def cli_error(kind: str, detail: str = "") -> PulumiCliError:

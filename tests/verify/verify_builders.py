@@ -22,6 +22,7 @@ from verify.facts import (
     ClaimFacts,
     CloudFacts,
     ControllerFacts,
+    FloatingIP,
     KubeFacts,
     Listener,
     LoadBalancer,
@@ -65,6 +66,18 @@ EXTERNAL_IP = "127.0.31.2"
 VIP = "127.0.21.2"
 
 
+IMAGE = "nginx:1.27.4"
+
+
+HASHES = {"server": "3f9a1c0d2e", "lbserver": "8b0e52c6a1"}
+
+
+CONTROLLERS = {app: f"{app}-{hash_}" for app, hash_ in HASHES.items()}
+
+
+FLOATING_IP_ID = "f1f1f1f1-2222-4333-8444-555566667777"
+
+
 def node(name: str, ip: str, control_plane: bool = False, **changes) -> NodeFacts:
     # kubeadm labels a control-plane node both ways, the exclude label with an empty value.
     labels = {"node-role.kubernetes.io/control-plane": "", EXCLUDE_FROM_EXTERNAL_LOAD_BALANCERS_LABEL: ""}
@@ -95,6 +108,7 @@ def target(**changes) -> Target:
         storage_class_name="csi-sc-cinderplugin", volume_type_name="multiattach-type", volume_mode="Block",
         multiattach=True, schedule_on_control_plane=True, server_replicas=8, lbserver_replicas=8,
         admin_cloud="devstack-admin", external_ip=EXTERNAL_IP, url=f"http://{EXTERNAL_IP}:80/", load_balancer_id=LB_ID,
+        image=IMAGE, volume_size_gi=1, controller_names=dict(CONTROLLERS), template_hashes=dict(HASHES),
     )
     return replace(base, **changes)
 
@@ -106,24 +120,33 @@ def single_target(**changes) -> Target:
 
 
 def pods(app: str, placement: dict[str, int], not_ready: dict[str, int] | None = None,
-         warning: str | None = None) -> tuple[PodFacts, ...]:
-    """Pods per node; `not_ready` of them per node hang in ContainerCreating with `warning`."""
+         warning: str | None = None, template_hash: str | None = None, image: str = IMAGE) -> tuple[PodFacts, ...]:
+    """Pods per node; `not_ready` of them per node hang in ContainerCreating with `warning`.
+    They run the app's declared template unless `template_hash` or `image` say otherwise."""
+    hash_ = template_hash or HASHES[app]
     result, index = [], 0
     for node_name, count in placement.items():
         hanging = (not_ready or {}).get(node_name, 0)
         for number in range(count):
             ready = number >= hanging
-            result.append(PodFacts(name=f"{app}-{index:05d}", node=node_name, ready=ready,
+            result.append(PodFacts(name=f"{app}-{hash_}-{index:05d}", node=node_name, ready=ready,
                                    phase="Running" if ready else "Pending",
                                    waiting_reason=None if ready else "ContainerCreating",
-                                   warning=None if ready else warning))
+                                   warning=None if ready else warning, template_hash=hash_,
+                                   images={"nginx": image}))
             index += 1
     return tuple(result)
 
 
-def controller(app: str, placement: dict[str, int], replicas: int | None = None, **pod_args) -> ControllerFacts:
-    members = pods(app, placement, **pod_args)
-    return ControllerFacts(replicas=len(members) if replicas is None else replicas, pods=members)
+def controller(app: str, placement: dict[str, int], replicas: int | None = None, template_hash: str | None = None,
+               **pod_args) -> ControllerFacts:
+    """The app's controller; its status counts its Ready pods as ready and available."""
+    hash_ = template_hash or HASHES[app]
+    members = pods(app, placement, template_hash=hash_, **pod_args)
+    ready = sum(pod.ready for pod in members)
+    return ControllerFacts(replicas=len(members) if replicas is None else replicas, pods=members,
+                           name=f"{app}-{hash_}", template_hash=hash_, ready_replicas=ready, available_replicas=ready,
+                           created=1_800_000_000.0)
 
 
 SPREAD = {"master1": 3, "worker1": 3, "worker2": 2}
@@ -131,11 +154,11 @@ SPREAD = {"master1": 3, "worker1": 3, "worker2": 2}
 
 def claim(**changes) -> ClaimFacts:
     base = ClaimFacts(name="claim1", phase="Bound", access_modes=("ReadWriteMany",), volume_mode="Block",
-                      storage_class="csi-sc-cinderplugin", volume_name="pvc-0001")
+                      storage_class="csi-sc-cinderplugin", volume_name="pvc-0001", requested="1Gi", capacity="1Gi")
     return replace(base, **changes)
 
 
-PV = VolumeFacts(name="pvc-0001", driver="cinder.csi.openstack.org", volume_handle=VOLUME_ID)
+PV = VolumeFacts(name="pvc-0001", driver="cinder.csi.openstack.org", volume_handle=VOLUME_ID, capacity="1Gi")
 
 
 STORAGE_CLASS = StorageClassFacts(name="csi-sc-cinderplugin", parameters={"type": "multiattach-type"})
@@ -149,7 +172,7 @@ def service(**changes) -> ServiceFacts:
 
 def volume(**changes) -> CinderVolume:
     base = CinderVolume(id=VOLUME_ID, status="in-use", volume_type="multiattach-type", multiattach=True,
-                        attachments=tuple(Attachment(SERVER_IDS[name]) for name in SPREAD))
+                        attachments=tuple(Attachment(SERVER_IDS[name]) for name in SPREAD), size=1)
     return replace(base, **changes)
 
 
@@ -179,15 +202,25 @@ def probe_result(verdict_: str, pods_seen: dict[str, int], nodes_seen: dict[str,
 
 
 def kube_facts(**changes) -> KubeFacts:
-    base = KubeFacts(nodes=NODES, controllers={"server": controller("server", SPREAD),
-                                               "lbserver": controller("lbserver", SPREAD)},
-                     claim=claim(), volume=PV, storage_class=STORAGE_CLASS, service=service())
+    """The devstack stack as deployed: each app's pods are those of its one controller."""
+    controllers = {"server": controller("server", SPREAD), "lbserver": controller("lbserver", SPREAD)}
+    base = KubeFacts(nodes=NODES, controllers=controllers, claim=claim(), volume=PV, storage_class=STORAGE_CLASS,
+                     service=service(), leftover_controllers={app: () for app in controllers},
+                     app_pods={app: rc.pods for app, rc in controllers.items()})
     return replace(base, **changes)
+
+
+def service_floating_ip(address: str = EXTERNAL_IP, port_id: str | None = VIP_PORT,
+                        ip_id: str = FLOATING_IP_ID) -> FloatingIP:
+    return FloatingIP(id=ip_id, address=address, port_id=port_id,
+                      description="Floating IP for Kubernetes external service default/lb-webserver from cluster "
+                                  "kubernetes")
 
 
 def cloud_facts(**changes) -> CloudFacts:
     base = CloudFacts(volume_id=VOLUME_ID, volume=volume(), type_name="multiattach-type", volume_type=MULTIATTACH_TYPE,
-                      servers={}, load_balancer=load_balancer(), load_balancer_lookup=f"id {LB_ID}")
+                      servers={}, load_balancer=load_balancer(), load_balancer_lookup=f"id {LB_ID}",
+                      service_floating_ips=(service_floating_ip(),))
     return replace(base, **changes)
 
 
