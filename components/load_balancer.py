@@ -48,12 +48,13 @@ def service_url(address: str | None, service_port: int) -> str | None:
 @dataclass
 class LoadBalancedServiceArgs:
     service_name: str  # the Service's name (RFC 1123 label)
-    namespace: str  # namespace of the Service and of the pods it selects
+    namespace: pulumi.Input[str]  # namespace of the Service and of the pods it selects
     selector: dict[str, str]  # pod labels the Service balances over
     service_port: int  # port the load balancer listens on
     target_port: int | str  # the pods' port (number or name)
     load_balancer_timeout_minutes: int  # minutes to wait for Octavia on create, update and delete
     load_balancer_annotations: dict[str, str] = field(default_factory=dict)  # OCCM annotations; empty: none
+    annotations: dict[str, str] = field(default_factory=dict)  # the program's own (the stack's identity)
 
 
 class LoadBalancedService(pulumi.ComponentResource):
@@ -68,7 +69,7 @@ class LoadBalancedService(pulumi.ComponentResource):
         self.service = k8s.core.v1.Service(
             resource_name,
             metadata={"name": args.service_name, "namespace": args.namespace,
-                      "annotations": dict(args.load_balancer_annotations)},
+                      "annotations": {**args.load_balancer_annotations, **args.annotations}},
             spec=service_spec(args.selector, args.service_port, args.target_port),
             # An Octavia amphora boots a VM: on nested virtualisation that exceeds the 10-minute
             # default; on delete the cloud controller removes the load balancer before the Service goes.

@@ -28,9 +28,10 @@ import pulumi.dynamic
 TOKEN_ANNOTATION = "devstack-k8s-apps/immutable-spec"
 
 
-def immutable_spec_key(name: str, namespace: str, access_mode: str, volume_mode: str, storage_class_name: str) -> str:
-    """The claim's fields that cannot change in place, as one stable text."""
-    return "/".join((namespace, name, access_mode, volume_mode, storage_class_name))
+def immutable_spec_key(name: str, access_mode: str, volume_mode: str, storage_class_name: str) -> str:
+    """The claim's fields that cannot change in place, as one stable text. Not the namespace: a claim
+    in another namespace has no old claim to meet in the dry run."""
+    return "/".join((name, access_mode, volume_mode, storage_class_name))
 
 
 class _TokenProvider(pulumi.dynamic.ResourceProvider):

@@ -43,6 +43,7 @@ class Settings:
     image: str
     schedule_on_control_plane: bool
     namespace: str
+    create_namespace: bool
     service_name: str
     service_port: int
     load_balancer_annotations: dict[str, str]
@@ -208,6 +209,7 @@ _KEYS: dict[str, Parser] = {
     "image": _pinned_image(),
     "scheduleOnControlPlane": _boolean(),
     "namespace": _LABEL,
+    "createNamespace": _boolean(),
     "serviceName": _LABEL,
     "servicePort": _integer(1, 65535),
     "loadBalancerAnnotations": _annotations(),

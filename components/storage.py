@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -44,11 +44,12 @@ def capacity_wait(volume_size_gi: int) -> str:
 class CinderStorageArgs:
     storage_class_name: str  # StorageClass name (RFC 1123 subdomain)
     claim_name: str  # PersistentVolumeClaim name (RFC 1123 subdomain)
-    namespace: str  # namespace of the claim; must exist
+    namespace: pulumi.Input[str]  # namespace of the claim; must exist
     volume_size_gi: int  # GiB requested by the claim
     multiattach: bool  # True: ReadWriteMany claim (needs a multi-attach type); False: ReadWriteOnce
     volume_mode: str  # "Block" (raw device, no filesystem) or "Filesystem" (ext4)
     volume_type_name: pulumi.Input[str] | None = None  # the type's name output; None: Cinder's default type
+    annotations: dict[str, str] = field(default_factory=dict)  # on the class and the claim (the stack's identity)
 
 
 class CinderStorage(pulumi.ComponentResource):
@@ -66,7 +67,7 @@ class CinderStorage(pulumi.ComponentResource):
         self.csi_driver = k8s.storage.v1.CSIDriver.get(f"{resource_name}-csi-driver", CINDER_CSI_DRIVER, opts=child)
         self.storage_class = k8s.storage.v1.StorageClass(
             resource_name,
-            metadata={"name": args.storage_class_name},
+            metadata={"name": args.storage_class_name, "annotations": dict(args.annotations)},
             provisioner=self.csi_driver.metadata.apply(lambda metadata: metadata.name),
             parameters=storage_class_parameters(args.volume_type_name),
             allow_volume_expansion=True,
@@ -79,14 +80,14 @@ class CinderStorage(pulumi.ComponentResource):
         # claim onto the old one (see components/replacement_token.py).
         self.replacement_token = ReplacementToken(
             f"{resource_name}-claim-token",
-            immutable_spec_key(args.claim_name, args.namespace, access_mode(args.multiattach), args.volume_mode,
+            immutable_spec_key(args.claim_name, access_mode(args.multiattach), args.volume_mode,
                                args.storage_class_name),
             opts=child,
         )
         self.claim = k8s.core.v1.PersistentVolumeClaim(
             f"{resource_name}-claim",
             metadata={"name": args.claim_name, "namespace": args.namespace,
-                      "annotations": {TOKEN_ANNOTATION: self.replacement_token.token,
+                      "annotations": {**args.annotations, TOKEN_ANNOTATION: self.replacement_token.token,
                                       WAIT_FOR_ANNOTATION: capacity_wait(args.volume_size_gi)}},
             spec=claim_spec(self.storage_class_name, args.volume_size_gi, args.multiattach, args.volume_mode),
             # A claim's spec is immutable but for its size (which the driver expands in place), and

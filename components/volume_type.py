@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_openstack as openstack
 
+from components.ownership import volume_type_description
 from components.volume_release import VolumeTypeRelease, VolumeTypeReleaseArgs
 from policy.devstack_domain import MULTIATTACH_ENABLED, MULTIATTACH_EXTRA_SPEC
 
@@ -18,6 +19,7 @@ def multiattach_extra_specs() -> dict[str, str]:
 @dataclass
 class MultiAttachVolumeTypeArgs:
     volume_type_name: str  # Cinder volume type name, 1-255 characters
+    owner: str  # the stack's identity, written in the description (Cinder types have no annotations)
     admin_cloud: str  # clouds.yaml entry the destroy-time wait lists volumes with (needs admin)
     volume_release_timeout_minutes: int  # minutes a destroy waits for Cinder to drop the type's volumes
 
@@ -40,7 +42,7 @@ class MultiAttachVolumeType(pulumi.ComponentResource):
         self.volume_type = openstack.blockstorage.VolumeTypeV3(
             resource_name,
             name=args.volume_type_name,
-            description="Cinder volumes that several Kubernetes nodes can attach at once",
+            description=volume_type_description(args.owner),
             extra_specs=multiattach_extra_specs(),
             is_public=True,
             opts=child,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -153,11 +153,12 @@ class ClaimVolume:
 @dataclass
 class WebServerArgs:
     name: str  # the app: its pods' `app` label and the first part of its controller's name
-    namespace: str  # namespace of the controller; must exist
+    namespace: pulumi.Input[str]  # namespace of the controller; must exist
     replicas: int  # number of pods
     image: str  # nginx image pinned to a tag or digest
     schedule_on_control_plane: bool  # tolerate the control-plane NoSchedule taints
     claim: ClaimVolume | None = None  # None: pods have no volume (the load-balancing app)
+    annotations: dict[str, str] = field(default_factory=dict)  # on the controller, not its pods (no rollout)
 
 
 class WebServer(pulumi.ComponentResource):
@@ -193,7 +194,7 @@ class WebServer(pulumi.ComponentResource):
         self.replication_controller = k8s.core.v1.ReplicationController(
             resource_name,
             metadata={"name": controller_name(args.name, self.template_hash), "namespace": args.namespace,
-                      "labels": own_labels},
+                      "labels": own_labels, "annotations": dict(args.annotations)},
             spec=replication_controller_spec(args.replicas, own_labels, pod),
             opts=pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=self), follow_claim),
         )

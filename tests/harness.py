@@ -10,19 +10,24 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import runpy
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime.stack import run_pulumi_func
 
+from components import live_state
+from components.ownership import LiveObject
 from components.stack_config import engine_config, project_name, stack_names
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 PROGRAM = PROJECT_DIR / "__main__.py"
 PROJECT = project_name(PROJECT_DIR)
+ORGANIZATION = "organization"  # what a self-managed (file) backend calls every stack's organization
 STACKS = stack_names(PROJECT_DIR)
 
 # What Octavia and the cloud controller would give the Service once the amphora is up.
@@ -167,10 +172,13 @@ class ProgramFailed(Exception):
         self.registrations = registrations
 
 
-def run_program(stack: str, preview: bool, overrides: dict[str, Any] | None = None) -> ProgramRun:
-    """Run __main__.py once, as `pulumi preview` (preview=True) or `pulumi up` would."""
+def run_program(stack: str, preview: bool, overrides: dict[str, Any] | None = None,
+                live: Sequence[LiveObject] = ()) -> ProgramRun:
+    """Run __main__.py once, as `pulumi preview` (preview=True) or `pulumi up` would, against a cluster
+    and a cloud that hold `live` (the preflight's view; nothing by default)."""
     config = stack_config(stack, overrides)
-    return contextvars.Context().run(_run_in_fresh_context, stack, preview, config)
+    with mock.patch.object(live_state, "read_live", lambda *_args: list(live)):
+        return contextvars.Context().run(_run_in_fresh_context, stack, preview, config)
 
 
 def _run_in_fresh_context(stack: str, preview: bool, config: dict[str, str]) -> ProgramRun:
@@ -180,7 +188,8 @@ def _run_in_fresh_context(stack: str, preview: bool, config: dict[str, str]) -> 
         mocks = CloudMocks(preview)
         monitor = RecordingMonitor(mocks)
         pulumi.runtime.set_all_config(config)
-        pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
+        pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor,
+                                 organization=ORGANIZATION)
         try:
             loop.run_until_complete(run_pulumi_func(lambda: runpy.run_path(str(PROGRAM), run_name="__main__")))
         except Exception as error:

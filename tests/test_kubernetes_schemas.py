@@ -7,6 +7,7 @@ import copy
 import kubernetes_validate
 import pytest
 from devstack_policies import KUBERNETES_VERSION_DEFAULT, kubernetes_schema_problems, kubernetes_version_problem
+from harness import PROJECT
 from policy_harness import engine_props
 
 
@@ -19,8 +20,10 @@ def test_the_default_is_the_newest_1_36_release_kubernetes_validate_knows():
 
 def test_every_declared_object_validates_strictly(any_stack):
     declared = [r for r in any_stack.registrations if r.type.startswith("kubernetes:") and r.read_id is None]
+    namespace = ["Namespace"] if any_stack.config[f"{PROJECT}:createNamespace"] == "true" else []
     assert sorted(r.inputs["kind"] for r in declared) == [
-        "PersistentVolumeClaim", "ReplicationController", "ReplicationController", "Service", "StorageClass"]
+        *namespace, "PersistentVolumeClaim", "ReplicationController", "ReplicationController", "Service",
+        "StorageClass"]
     for registration in declared:
         problems = kubernetes_schema_problems(registration.type, engine_props(registration.inputs), {})
         assert problems == [], registration.name

@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 import yaml
-from harness import FAKE_EXTERNAL_IP, FAKE_LOAD_BALANCER_ID, PROJECT, PROJECT_DIR, STACKS, ProgramRun, run_program
+from harness import (
+    FAKE_EXTERNAL_IP,
+    FAKE_LOAD_BALANCER_ID,
+    ORGANIZATION,
+    PROJECT,
+    PROJECT_DIR,
+    STACKS,
+    ProgramRun,
+    run_program,
+)
 
 VOLUME_TYPE = "openstack:blockstorage/volumeTypeV3:VolumeTypeV3"
 OPENSTACK_PROVIDER = "pulumi:providers:openstack"
@@ -14,6 +23,8 @@ STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
 CLAIM = "kubernetes:core/v1:PersistentVolumeClaim"
 RC = "kubernetes:core/v1:ReplicationController"
 SERVICE = "kubernetes:core/v1:Service"
+NAMESPACE = "kubernetes:core/v1:Namespace"
+STACK_ANNOTATION = "devstack-k8s-apps/stack"
 
 VOLUME_TYPE_COMPONENT = "devstack-k8s-apps:openstack:MultiAttachVolumeType"
 STORAGE_COMPONENT = "devstack-k8s-apps:storage:CinderStorage"
@@ -95,7 +106,7 @@ def test_devstack_resources(devstack):
 
 def test_devstack_single_has_no_volume_type_nor_admin_credentials(devstack_single):
     assert sorted(r.type for r in devstack_single.registrations) == sorted([
-        STORAGE_COMPONENT, CSI_DRIVER, STORAGE_CLASS, CLAIM_TOKEN, CLAIM,
+        NAMESPACE, STORAGE_COMPONENT, CSI_DRIVER, STORAGE_CLASS, CLAIM_TOKEN, CLAIM,
         WEB_COMPONENT, RC, WEB_COMPONENT, RC, LB_COMPONENT, SERVICE,
     ])
 
@@ -103,8 +114,8 @@ def test_devstack_single_has_no_volume_type_nor_admin_credentials(devstack_singl
 def test_children_are_parented_to_components_and_named_after_them(any_stack):
     components = {r.urn: r for r in any_stack.registrations if not r.custom}
     for registration in any_stack.registrations:
-        if registration.type == OPENSTACK_PROVIDER:
-            continue  # made in __main__.py and passed to the volume-type component
+        if registration.type in (OPENSTACK_PROVIDER, NAMESPACE):
+            continue  # made in __main__.py: the provider is passed to a component, the namespace shared
         parent = components.get(registration.parent)
         if registration.custom:
             assert parent is not None, registration.name
@@ -309,6 +320,7 @@ def test_annotations_and_port_reach_the_service():
         "loadbalancer.openstack.org/floating-network-id": "8e1b5c47-6a8c-4f68-9a56-1c0f7f6d2b11",
         "loadbalancer.openstack.org/enable-health-monitor": "true",
         "loadbalancer.openstack.org/health-monitor-max-retries": "3",
+        STACK_ANNOTATION: f"{ORGANIZATION}/{PROJECT}/devstack",
     }
     assert service.inputs["spec"]["ports"][0]["port"] == 8080
     assert run.outputs["url"] == f"http://{FAKE_EXTERNAL_IP}:8080/"

@@ -50,7 +50,10 @@ def test_the_single_attach_stack_over_the_defaults():
     config = engine_config("devstack-single")
     assert config[f"{PROJECT}:multiattach"] == "false" and config[f"{PROJECT}:volumeMode"] == "Filesystem"
     assert config[f"{PROJECT}:scheduleOnControlPlane"] == "false"
-    assert config[f"{PROJECT}:namespace"] == "default", "what the stack leaves unset comes from Pulumi.yaml"
+    assert config[f"{PROJECT}:servicePort"] == "80", "what the stack leaves unset comes from Pulumi.yaml"
+    # Its own namespace and class, so that it can run beside `devstack` in one cluster.
+    assert config[f"{PROJECT}:namespace"] == "devstack-single" and config[f"{PROJECT}:createNamespace"] == "true"
+    assert config[f"{PROJECT}:storageClassName"] != engine_config("devstack")[f"{PROJECT}:storageClassName"]
     settings = settings_of("devstack-single")
     assert settings.multiattach is False and settings.server_replicas == 4 and settings.lbserver_replicas == 8
 
