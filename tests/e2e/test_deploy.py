@@ -18,6 +18,7 @@ from openstack import connection
 
 from lab.cluster import ClusterShape
 
+BUILT_IN = ("default", "kube-system", "kube-public", "kube-node-lease")
 SERVER_BY_ID = {shape.server_id: shape.name for shape in ClusterShape().nodes}
 EXPECTED_OUTPUTS = {"externalIp", "url", "loadBalancerId", "storageClassName", "claimName",
                     "serviceName", "serverReplicas", "lbserverReplicas"}
@@ -45,16 +46,16 @@ def probe(url: str, min_nodes: int, env: dict) -> dict:
     return json.loads(result.stdout)
 
 
-def storage_pods_by_node(api: client.ApiClient) -> dict[str, list[str]]:
-    pods = client.CoreV1Api(api).list_namespaced_pod("default", label_selector="app=server").items
+def storage_pods_by_node(api: client.ApiClient, namespace: str) -> dict[str, list[str]]:
+    pods = client.CoreV1Api(api).list_namespaced_pod(namespace, label_selector="app=server").items
     by_node: dict[str, list[str]] = {}
     for pod in pods:
         by_node.setdefault(pod.spec.node_name, []).append(pod.metadata.name)
     return by_node
 
 
-def claim_volume_id(api: client.ApiClient, claim: str) -> str:
-    pvc = client.CoreV1Api(api).read_namespaced_persistent_volume_claim(claim, "default")
+def claim_volume_id(api: client.ApiClient, claim: str, namespace: str) -> str:
+    pvc = client.CoreV1Api(api).read_namespaced_persistent_volume_claim(claim, namespace)
     pv = client.CoreV1Api(api).read_persistent_volume(pvc.spec.volume_name)
     return pv.spec.csi.volume_handle
 
@@ -63,13 +64,15 @@ def leftovers(env: dict) -> list[str]:
     """Everything of the stacks that could outlive a destroy, on both sides."""
     api = kube(env)
     core, storage = client.CoreV1Api(api), client.StorageV1Api(api)
-    found = [f"rc/{rc.metadata.name}" for rc in core.list_namespaced_replication_controller("default").items]
-    found += [f"svc/{s.metadata.name}" for s in core.list_namespaced_service("default").items
-              if s.metadata.name != "kubernetes"]
-    found += [f"pvc/{c.metadata.name}" for c in core.list_namespaced_persistent_volume_claim("default").items]
+    found = [f"namespace/{n.metadata.name}" for n in core.list_namespace().items if n.metadata.name not in BUILT_IN]
+    found += [f"rc/{rc.metadata.name}" for rc in core.list_replication_controller_for_all_namespaces().items]
+    found += [f"svc/{s.metadata.name}" for s in core.list_service_for_all_namespaces().items
+              if s.metadata.namespace not in BUILT_IN[1:] and s.metadata.name != "kubernetes"]
+    found += [f"pvc/{c.metadata.name}" for c in core.list_persistent_volume_claim_for_all_namespaces().items]
     found += [f"pv/{v.metadata.name}" for v in core.list_persistent_volume().items]
     found += [f"storageclass/{c.metadata.name}" for c in storage.list_storage_class().items]
-    found += [f"pod/{p.metadata.name}" for p in core.list_namespaced_pod("default").items]
+    found += [f"pod/{p.metadata.name}" for p in core.list_pod_for_all_namespaces().items
+              if p.metadata.namespace not in BUILT_IN[1:]]
     conn = cloud(env)
     found += [f"cinder volume {v.name} ({v.status})" for v in conn.block_storage.volumes(all_projects=True)]
     found += [f"cinder type {t.name}" for t in conn.block_storage.types() if t.name != "lvmdriver-1"]
@@ -98,9 +101,10 @@ def test_up_then_the_articles_checks_then_destroy_leaves_nothing(stack, storage_
     # The article's Cinder checks: the claim's volume is attached to every node running a
     # storage pod, and (multi-attach stack) is a multiattach volume.
     api = kube(engine_env)
-    by_node = storage_pods_by_node(api)
+    by_node = storage_pods_by_node(api, outputs["namespace"])
     assert len(by_node) >= storage_nodes_at_least, by_node
-    volume = cloud(engine_env).block_storage.get_volume(claim_volume_id(api, outputs["claimName"]))
+    volume_id = claim_volume_id(api, outputs["claimName"], outputs["namespace"])
+    volume = cloud(engine_env).block_storage.get_volume(volume_id)
     attached_to = sorted(SERVER_BY_ID[a["server_id"]] for a in volume.attachments)
     assert attached_to == sorted(by_node), (attached_to, by_node)
     assert volume.status == "in-use"
@@ -149,7 +153,7 @@ def test_flipping_multiattach_on_a_live_stack_converges_in_one_up(project, engin
         assert {"storage-claim", "server"} <= replaced, document["steps"]
         api = kube(engine_env)
         claim = client.CoreV1Api(api).read_namespaced_persistent_volume_claim(
-            document["outputs"]["claimName"], "default")
+            document["outputs"]["claimName"], document["outputs"]["namespace"])
         assert claim.spec.access_modes == ["ReadWriteOnce"] and claim.status.phase == "Bound"
     finally:
         lab_pulumi(project, engine_env, "destroy", "--stack", "devstack")

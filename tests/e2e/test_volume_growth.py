@@ -17,14 +17,14 @@ from test_deploy import cloud, kube
 RUNNING_STORAGE_PODS = "app=server"
 
 
-def running_storage_pods(api: client.ApiClient) -> dict[str, str]:
-    pods = client.CoreV1Api(api).list_namespaced_pod("default", label_selector=RUNNING_STORAGE_PODS).items
+def running_storage_pods(api: client.ApiClient, namespace: str) -> dict[str, str]:
+    pods = client.CoreV1Api(api).list_namespaced_pod(namespace, label_selector=RUNNING_STORAGE_PODS).items
     return {pod.metadata.name: pod.status.phase for pod in pods}
 
 
-def grown_claim_events(api: client.ApiClient, claim: str) -> list[str]:
+def grown_claim_events(api: client.ApiClient, claim: str, namespace: str) -> list[str]:
     events = client.CoreV1Api(api).list_namespaced_event(
-        "default", field_selector=f"involvedObject.kind=PersistentVolumeClaim,involvedObject.name={claim}").items
+        namespace, field_selector=f"involvedObject.kind=PersistentVolumeClaim,involvedObject.name={claim}").items
     return [event.reason for event in events]
 
 
@@ -40,10 +40,10 @@ def test_a_bigger_volume_size_grows_claim_pv_and_cinder_volume_in_place(stack, v
         outputs = succeeded(lab_pulumi(project, engine_env, "up", "--stack", stack))["outputs"]
         api = kube(engine_env)
         core = client.CoreV1Api(api)
-        claim_name = outputs["claimName"]
-        before = core.read_namespaced_persistent_volume_claim(claim_name, "default")
+        claim_name, namespace = outputs["claimName"], outputs["namespace"]
+        before = core.read_namespaced_persistent_volume_claim(claim_name, namespace)
         assert before.spec.volume_mode == volume_mode and before.status.capacity["storage"] == "1Gi"
-        pods_before = running_storage_pods(api)
+        pods_before = running_storage_pods(api, namespace)
         assert pods_before and set(pods_before.values()) == {"Running"}, pods_before
 
         config_set(project, engine_env, stack, "volumeSizeGi", "2")
@@ -54,7 +54,7 @@ def test_a_bigger_volume_size_grows_claim_pv_and_cinder_volume_in_place(stack, v
         succeeded(lab_pulumi(project, engine_env, "up", "--stack", stack))
 
         # Right after `up`: no sleep, the chain must have finished.
-        claim = core.read_namespaced_persistent_volume_claim(claim_name, "default")
+        claim = core.read_namespaced_persistent_volume_claim(claim_name, namespace)
         assert claim.spec.resources.requests["storage"] == "2Gi"
         assert claim.status.capacity["storage"] == "2Gi"
         assert not [c.type for c in claim.status.conditions or []], claim.status.conditions
@@ -63,11 +63,21 @@ def test_a_bigger_volume_size_grows_claim_pv_and_cinder_volume_in_place(stack, v
         assert pv.spec.capacity["storage"] == "2Gi"
         volume = cloud(engine_env).block_storage.get_volume(pv.spec.csi.volume_handle)
         assert (volume.size, volume.status) == (2, "in-use")
-        assert running_storage_pods(api) == pods_before  # the same pods, still running
-        reasons = grown_claim_events(api, claim_name)
+        assert running_storage_pods(api, namespace) == pods_before  # the same pods, still running
+        reasons = grown_claim_events(api, claim_name, namespace)
         assert {"Resizing", "FileSystemResizeRequired"} <= set(reasons), reasons
 
         after = succeeded(lab_pulumi(project, engine_env, "preview", "--stack", stack))
         assert planned_changes(after) == [], f"the preview after up still plans: {planned_changes(after)}"
+
+        # A smaller size: refused by the preview, naming both sizes; nothing changes.
+        config_set(project, engine_env, stack, "volumeSizeGi", "1")
+        code, refused, stderr = lab_pulumi(project, engine_env, "up", "--stack", stack)
+        assert code != 0 and not refused["succeeded"]
+        assert "volumeSizeGi = 1 is smaller than the 2Gi" in refused["error"], refused["error"][-2000:]
+        assert "Traceback" not in refused["error"], refused["error"][-2000:]
+        assert [s for s in refused["steps"] if s["op"] not in ("same", "read")] == [], refused["steps"]
+        claim = core.read_namespaced_persistent_volume_claim(claim_name, namespace)
+        assert claim.spec.resources.requests["storage"] == "2Gi" and claim.status.capacity["storage"] == "2Gi"
     finally:
         lab_pulumi(project, engine_env, "destroy", "--stack", stack)
