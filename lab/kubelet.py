@@ -35,11 +35,22 @@ no volume is formatted or mounted, probes are not run.
   capacity to the PV's, drops the resize status and conditions and records
   FileSystemResizeSuccessful on the pod (lab/csi_resizer.py has the status rules). The pod keeps
   running. On several nodes (RWX) the first to finish wins; the others find nothing left to do.
-- A pod being deleted: its listeners stop, its volumes leave ``volumesInUse`` ("unmounted"), then
-  the pod is deleted for good (grace period 0) and its IP freed.
+- A pod being deleted (kubernetes pkg/kubelet/kuberuntime/kuberuntime_container.go killContainer,
+  executePreStopHook; pkg/kubelet/lifecycle/handlers.go runSleepHandler): a Running pod's
+  containers get the kubelet's "Killing" event and first run their preStop hook, serving
+  meanwhile, for at most the grace period: metadata.deletionGracePeriodSeconds, else
+  spec.terminationGracePeriodSeconds (30), never below 1 s (pkg/kubelet/pod_workers.go
+  calculateEffectiveGracePeriod). A shortened grace period cancels the hook and the kill
+  starts over with the new one. A pod gone from the API (force deletion, grace period 0) is
+  killed with that 1 s floor. Then its listeners stop, its volumes leave ``volumesInUse``
+  ("unmounted"), the pod is deleted for good (grace period 0) and its IP freed. A pod whose
+  containers never started stops at once.
 - Restarted, it adopts the pods already Running (keeps their IPs, serves again).
 
-Not done: probes, restarts, container exits (containers never terminate: a Job's pod runs
+Not done: an ``exec`` preStop hook is not run: ``sleep N`` (or ``sh -c "sleep N"``) counts as
+N seconds, any other command as 0; an ``httpGet`` hook as 0; SIGTERM handling after the hook
+(nginx stops at once, so the remaining grace period is not waited); sidecar termination order;
+probes, restarts, container exits (containers never terminate: a Job's pod runs
 forever), init containers are reported completed at once, images, resources, hostPort,
 hostNetwork pods get the node IP and are served there, exec/logs/port-forward, eviction, static
 pods, pods on nodes other than the lab's three.
@@ -73,6 +84,8 @@ from lab.kube.workqueue import Retry, Workers
 
 MOUNT_TIMEOUT = 120.0  # the kubelet's "Unable to attach or mount volumes ... timed out"
 HTTP_PORT = 80
+DEFAULT_GRACE_SECONDS = 30  # the API's default spec.terminationGracePeriodSeconds
+MIN_GRACE_SECONDS = 1  # pod_workers.go calculateEffectiveGracePeriod: "always supply a grace period of 1"
 
 log = logging.getLogger("kubelet")
 
@@ -149,6 +162,7 @@ class Running:
     node: str
     ip: str
     servers: list = field(default_factory=list)
+    pod: dict | None = None  # the pod as last seen: a force-deleted pod's hooks still run
 
 
 # --------------------------------------------------------------------------- the kubelets
@@ -164,6 +178,74 @@ def container_ports(pod: dict) -> list[int]:
 
 def identity(pod: dict) -> str:
     return f"Server {meta(pod)['name']} on {pod['spec']['nodeName']}\n"
+
+
+# --------------------------------------------------------------------------- termination
+
+def grace_period(pod: dict) -> int:
+    """The seconds the kubelet gives a deleted pod (pod_workers.go calculateEffectiveGracePeriod):
+    the API's deletionGracePeriodSeconds, else the pod's terminationGracePeriodSeconds, at least 1."""
+    deletion = meta(pod).get("deletionGracePeriodSeconds")
+    spec = pod.get("spec") or {}
+    seconds = deletion if deletion is not None else spec.get("terminationGracePeriodSeconds", DEFAULT_GRACE_SECONDS)
+    return max(MIN_GRACE_SECONDS, int(seconds if seconds is not None else DEFAULT_GRACE_SECONDS))
+
+
+def _sleep_seconds(command: list) -> float:
+    """N for `sleep N` or `sh -c "sleep N"`, else 0: the double runs no command."""
+    argv = [str(part) for part in command or []]
+    if len(argv) == 3 and argv[0].rsplit("/", 1)[-1] in ("sh", "bash", "ash") and argv[1] == "-c":
+        argv = argv[2].split()
+    if len(argv) == 2 and argv[0].rsplit("/", 1)[-1] == "sleep":
+        try:
+            return max(0.0, float(argv[1]))
+        except ValueError:
+            return 0.0
+    return 0.0
+
+
+def pre_stop_seconds(container: dict) -> float:
+    """How long a container's preStop hook takes (lifecycle/handlers.go: a ``sleep`` action
+    sleeps its seconds; an ``exec`` is guessed from its command; an ``httpGet`` is instant)."""
+    hook = (container.get("lifecycle") or {}).get("preStop") or {}
+    if "sleep" in hook:
+        return max(0.0, float((hook["sleep"] or {}).get("seconds") or 0))
+    if "exec" in hook:
+        return _sleep_seconds((hook["exec"] or {}).get("command"))
+    return 0.0
+
+
+def serving_seconds(pod: dict) -> float:
+    """How long a Running pod keeps serving once the kubelet starts killing it: its containers
+    are killed in parallel, each after its preStop hook, the hook cut at the grace period
+    (kuberuntime_container.go killContainer / executePreStopHook)."""
+    grace = grace_period(pod)
+    hooks = [pre_stop_seconds(c) for c in (pod.get("spec") or {}).get("containers") or []]
+    return max((min(seconds, grace) for seconds in hooks), default=0.0)
+
+
+@dataclass(frozen=True)
+class Termination:
+    """A pod being killed: since when, under which grace period, its containers stop at ``stop_at``."""
+
+    since: float
+    grace: int
+    stop_at: float
+
+
+def termination(previous: Termination | None, pod: dict, now: float) -> Termination:
+    """The kill of ``pod`` as of ``now``. The grace period only shrinks; a shorter one cancels
+    the kill under way and starts it again, hooks included (pod_workers.go UpdatePod cancels the
+    sync when wasGracePeriodShortened)."""
+    grace = grace_period(pod)
+    if previous is not None and grace >= previous.grace:
+        return previous
+    return Termination(now, grace, now + serving_seconds(pod))
+
+
+def force_deleted(pod: dict) -> dict:
+    """The pod as the kubelet last knows it once it is gone from the API: deleted with grace 0."""
+    return {**pod, "metadata": {**meta(pod), "deletionGracePeriodSeconds": 0}}
 
 
 @dataclass(frozen=True)
@@ -281,6 +363,7 @@ class Kubelets:
         self.deleted: set[str] = set()  # pods we deleted for good (the cache may lag)
         self.ready_since: dict[str, float] = {}  # pod uid -> when its volumes were first ready
         self.waiting_since: dict[str, float] = {}  # pod uid -> first seen waiting for volumes
+        self.terminations: dict[str, Termination] = {}  # pod uid -> its kill under way
         self.foreign: dict[str, float] = {}  # pod IP held outside this double -> skip until
         self.node_locks = {n: threading.Lock() for n in self.shapes}
 
@@ -323,12 +406,15 @@ class Kubelets:
         pods = [p for p in self.pods.snapshot() if (p.get("spec") or {}).get("nodeName") in self.shapes]
         present = {meta(p)["uid"] for p in pods}
         with self.lock:
+            for pod in pods:  # the latest spec: the grace period a kill uses may have shrunk
+                if (running := self.running.get(meta(pod)["uid"])) is not None:
+                    running.pod = pod
             for uid in [u for u in self.running if u not in present]:
-                self._forget(uid)  # gone without us (forced deletion)
+                next_due = min(next_due, self._kill_gone(uid, now))  # gone without us (forced deletion)
             self.unmounted &= present
             self.deleted &= present
-            for taken in self.ips.values():
-                for ip in [ip for ip, uid in taken.items() if uid not in present]:
+            for taken in self.ips.values():  # a gone pod still draining keeps its IP
+                for ip in [ip for ip, uid in taken.items() if uid not in present and uid not in self.running]:
                     del taken[ip]
             for pod in pods:  # addresses of running pods are theirs, even before adoption
                 ip = (pod.get("status") or {}).get("podIP")
@@ -339,6 +425,8 @@ class Kubelets:
             for table in (self.ready_since, self.waiting_since):
                 for uid in [u for u in table if u not in present]:
                     del table[uid]
+            for uid in [u for u in self.terminations if u not in present and u not in self.running]:
+                del self.terminations[uid]
         for pod in pods:
             uid = meta(pod)["uid"]
             status = pod.get("status") or {}
@@ -346,7 +434,11 @@ class Kubelets:
             if uid in self.deleted:
                 continue
             if meta(pod).get("deletionTimestamp"):
-                self.workers.submit(uid, lambda p=pod: self.terminate(p), ("terminate", rv))
+                wait = self._kill(pod, now)
+                if wait <= 0:
+                    self.workers.submit(uid, lambda p=pod: self.terminate(p), ("terminate", rv))
+                else:
+                    next_due = min(next_due, wait)
                 continue
             if status.get("phase") in ("Succeeded", "Failed"):
                 continue
@@ -579,7 +671,7 @@ class Kubelets:
         else:
             raise RuntimeError(f"pod {meta(pod)['namespace']}/{meta(pod)['name']}: no bindable pod IP")
         with self.lock:
-            self.running[uid] = Running(node, ip, servers)
+            self.running[uid] = Running(node, ip, servers, pod)
         try:
             if not adopt or not self._shows_running(pod):
                 self.report_running(pod)
@@ -647,6 +739,37 @@ class Kubelets:
                 self.containers.stop(running.servers)
             finally:
                 self._release(running.node, running.ip, uid)
+
+    def _kill(self, pod: dict, now: float) -> float:
+        """Start or follow the kill of a deleted pod; the seconds until its containers stop."""
+        uid = meta(pod)["uid"]
+        with self.lock:
+            if uid not in self.running:
+                return 0.0  # nothing started: no hook to run
+            previous = self.terminations.get(uid)
+            current = self.terminations[uid] = termination(previous, pod, now)
+        if previous is None:
+            for container in pod["spec"].get("containers") or []:
+                self.workers.submit(f"event/kill/{uid}/{container['name']}", lambda p=pod, c=container["name"]:
+                                    self._event(p, "Normal", "Killing", f"Stopping container {c}"))
+        if current is not previous:
+            log.info("pod %s/%s: stopping, serving %.1f s more (preStop, grace period %d s)",
+                     meta(pod)["namespace"], meta(pod)["name"], current.stop_at - now, current.grace)
+        return current.stop_at - now
+
+    def _kill_gone(self, uid: str, now: float) -> float:
+        """A running pod gone from the API (lock held): stopped once its 1 s kill is over;
+        returns how long to wait before looking again."""
+        running = self.running[uid]
+        previous = self.terminations.get(uid)
+        pod = force_deleted(running.pod) if running.pod is not None else None
+        current = termination(previous, pod, now) if pod is not None else Termination(now, 0, now)
+        self.terminations[uid] = current
+        if current.stop_at > now:
+            return current.stop_at - now
+        self._forget(uid)
+        self.terminations.pop(uid, None)
+        return 0.4
 
     def terminate(self, pod: dict) -> None:
         m = meta(pod)
