@@ -108,6 +108,7 @@ load_balancer = LoadBalancedService(
         service_port=settings.service_port,
         target_port=CONTAINER_PORT,
         load_balancer_timeout_minutes=settings.load_balancer_timeout_minutes,
+        admin_cloud=settings.admin_cloud,
         load_balancer_annotations=settings.load_balancer_annotations,
     ),
 )

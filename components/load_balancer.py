@@ -8,7 +8,9 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from policy.devstack_domain import LOAD_BALANCER_ID_ANNOTATION
+from components.await_annotations import LOAD_BALANCER_INGRESS_WAIT, WAIT_FOR_ANNOTATION
+from components.floating_ip_sweep import FloatingIpSweep, FloatingIpSweepArgs
+from policy.devstack_domain import DEFAULT_CLUSTER_NAME, KEEP_FLOATING_IP_ANNOTATION, LOAD_BALANCER_ID_ANNOTATION
 
 
 def service_spec(selector: dict[str, str], service_port: int, target_port: int | str) -> dict:
@@ -53,6 +55,7 @@ class LoadBalancedServiceArgs:
     service_port: int  # port the load balancer listens on
     target_port: int | str  # the pods' port (number or name)
     load_balancer_timeout_minutes: int  # minutes to wait for Octavia on create, update and delete
+    admin_cloud: str  # clouds.yaml entry the destroy-time floating IP sweep uses (needs admin)
     load_balancer_annotations: dict[str, str] = field(default_factory=dict)  # OCCM annotations; empty: none
     annotations: dict[str, str] = field(default_factory=dict)  # the program's own (the stack's identity)
 
@@ -66,15 +69,28 @@ class LoadBalancedService(pulumi.ComponentResource):
     def __init__(self, resource_name: str, args: LoadBalancedServiceArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("devstack-k8s-apps:network:LoadBalancedService", resource_name, None, opts)
         timeout = f"{args.load_balancer_timeout_minutes}m"
+        # Deleted after the Service: removes a floating IP the cloud controller left without a port.
+        self.floating_ip_sweep = FloatingIpSweep(
+            f"{resource_name}-floating-ip-sweep",
+            FloatingIpSweepArgs(admin_cloud=args.admin_cloud, namespace=args.namespace,
+                                service_name=args.service_name, cluster_name=DEFAULT_CLUSTER_NAME,
+                                keep=args.load_balancer_annotations.get(KEEP_FLOATING_IP_ANNOTATION) == "true"),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         self.service = k8s.core.v1.Service(
             resource_name,
             metadata={"name": args.service_name, "namespace": args.namespace,
-                      "annotations": {**args.load_balancer_annotations, **args.annotations}},
+                      "annotations": {**args.load_balancer_annotations, **args.annotations,
+                                      WAIT_FOR_ANNOTATION: LOAD_BALANCER_INGRESS_WAIT}},
             spec=service_spec(args.selector, args.service_port, args.target_port),
             # An Octavia amphora boots a VM: on nested virtualisation that exceeds the 10-minute
             # default; on delete the cloud controller removes the load balancer before the Service goes.
+            # Its name is fixed: a replacement (`pulumi up --replace`, the repair of a load balancer
+            # deleted by hand) must delete it first, or the create would re-apply the old Service and
+            # the delete then remove it.
             opts=pulumi.ResourceOptions(
-                parent=self, custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout, delete=timeout)
+                parent=self, depends_on=[self.floating_ip_sweep], delete_before_replace=True,
+                custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout, delete=timeout),
             ),
         )
         self.service_name = self.service.metadata.apply(lambda metadata: metadata.name)

@@ -17,6 +17,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 STACK_ANNOTATION = "devstack-k8s-apps/stack"
+# pulumi-kubernetes' server-side apply takes back a field someone else took (`kubectl scale` owns
+# spec.replicas afterwards): without it, the `up` that should repair such drift stops on a field
+# conflict. Safe because no other stack may share the object (see preflight).
+PATCH_FORCE_ANNOTATION = "pulumi.com/patchForce"
 _TYPE_OWNER = re.compile(r"\(Pulumi stack ([^()\s]+)\)")
 HOW_TO_SEPARATE = ("give this stack its own `namespace` (with `createNamespace: true`), `storageClassName` and, "
                    "with multiattach, `volumeTypeName`, as Pulumi.devstack-single.yaml does")
@@ -27,7 +31,8 @@ def stack_identity(organization: str, project: str, stack: str) -> str:
 
 
 def ownership_annotations(identity: str) -> dict[str, str]:
-    return {STACK_ANNOTATION: identity}
+    """On every Kubernetes object of the stack: whose it is, and that its declared values win."""
+    return {STACK_ANNOTATION: identity, PATCH_FORCE_ANNOTATION: "true"}
 
 
 def volume_type_description(identity: str) -> str:

@@ -7,12 +7,9 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.await_annotations import WAIT_FOR_ANNOTATION, claim_capacity_wait
 from components.replacement_token import TOKEN_ANNOTATION, ReplacementToken, immutable_spec_key
 from policy.devstack_domain import CINDER_CSI_DRIVER
-
-# pulumi-kubernetes' generic await (4.18+): `up` returns when the claim's capacity is what it asks
-# for, so a bigger size has reached the claim, its PV and its Cinder volume when `up` ends.
-WAIT_FOR_ANNOTATION = "pulumi.com/waitFor"
 
 
 def access_mode(multiattach: bool) -> str:
@@ -33,11 +30,6 @@ def claim_spec(storage_class_name: pulumi.Input[str], volume_size_gi: int, multi
         "volumeMode": volume_mode,
         "resources": {"requests": {"storage": f"{volume_size_gi}Gi"}},
     }
-
-
-def capacity_wait(volume_size_gi: int) -> str:
-    """The claim's readiness: bound, with the capacity it asks for (the resizer sets it last)."""
-    return f"jsonpath={{.status.capacity.storage}}={volume_size_gi}Gi"
 
 
 @dataclass
@@ -88,7 +80,7 @@ class CinderStorage(pulumi.ComponentResource):
             f"{resource_name}-claim",
             metadata={"name": args.claim_name, "namespace": args.namespace,
                       "annotations": {**args.annotations, TOKEN_ANNOTATION: self.replacement_token.token,
-                                      WAIT_FOR_ANNOTATION: capacity_wait(args.volume_size_gi)}},
+                                      WAIT_FOR_ANNOTATION: claim_capacity_wait(args.volume_size_gi)}},
             spec=claim_spec(self.storage_class_name, args.volume_size_gi, args.multiattach, args.volume_mode),
             # A claim's spec is immutable but for its size (which the driver expands in place), and
             # pulumi-kubernetes replaces it for a new access mode or class but not a new volume mode.

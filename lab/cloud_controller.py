@@ -70,7 +70,7 @@ from lab.kube.client import api_client, meta, raw
 from lab.kube.events import Recorder
 from lab.kube.informer import Informer
 from lab.kube.workqueue import backoff_delay
-from policy.devstack_domain import excluded_from_external_load_balancers
+from policy.devstack_domain import excluded_from_external_load_balancers, floating_ip_description
 
 log = logging.getLogger("cloud-controller")
 
@@ -108,10 +108,6 @@ def annotation_true(value: str | None) -> bool:
 
 def lb_name(cluster: str, namespace: str, name: str) -> str:
     return f"kube_service_{cluster}_{namespace}_{name}"[:255]
-
-
-def floating_ip_description(namespace: str, name: str, cluster: str) -> str:
-    return f"Floating IP for Kubernetes external service {namespace}/{name} from cluster {cluster}"
 
 
 def created_by_controller(description: str | None) -> bool:
@@ -349,7 +345,11 @@ class CloudController:
             self._conn = self._connect()
         return self._conn
 
-    def _find_lb(self, svc: dict):
+    def _find_lb(self, svc: dict, missing_annotated_is_error: bool = True):
+        """The Service's load balancer: the annotated one, else the one of its name. An annotated one
+        that is gone is an error on ensure and update (ensureOctaviaLoadBalancer: "failed to get load
+        balancer <id>": nothing is rebuilt) and nothing to do on delete (ensureLoadBalancerDeleted
+        returns, and the floating IP stays behind); cloud-provider-openstack pkg/openstack/loadbalancer.go."""
         from openstack import exceptions
 
         m = meta(svc)
@@ -357,10 +357,15 @@ class CloudController:
         if lb_id:
             try:
                 lb = self.conn.load_balancer.get_load_balancer(lb_id)
-                if lb.provisioning_status != "DELETED":
-                    return lb
-            except exceptions.NotFoundException:
+            except exceptions.NotFoundException as error:
+                if missing_annotated_is_error:
+                    raise ServiceError(f"failed to get load balancer {lb_id}: {error}") from error
                 return None
+            if lb.provisioning_status != "DELETED":
+                return lb
+            if missing_annotated_is_error:
+                raise ServiceError(f"failed to get load balancer {lb_id}: it is DELETED")
+            return None
         name = lb_name(self._cluster, m.get("namespace") or "default", m["name"])
         for lb in self.conn.load_balancer.load_balancers(name=name):
             if lb.name == name and lb.provisioning_status != "DELETED":
@@ -603,7 +608,7 @@ class CloudController:
         m = meta(svc)
         annotations = m.get("annotations") or {}
         self._event(svc, "Normal", "DeletingLoadBalancer", "Deleting load balancer")
-        lb = self._find_lb(svc)
+        lb = self._find_lb(svc, missing_annotated_is_error=False)
         if lb is not None:
             if lb.vip_port_id and not annotation_true(annotations.get(ANN_KEEP_FIP)):
                 for fip in self.conn.network.ips(port_id=lb.vip_port_id):

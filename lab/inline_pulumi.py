@@ -1,7 +1,7 @@
 """Run the project's program through the real Pulumi CLI where no Python language host exists.
 
     scripts/lab-pulumi preview --stack devstack [--policy-pack policy] [--json]
-    scripts/lab-pulumi up --stack devstack [--skip-preview]
+    scripts/lab-pulumi up --stack devstack [--skip-preview] [--replace URN]...
     scripts/lab-pulumi refresh --stack devstack
     scripts/lab-pulumi destroy --stack devstack
     scripts/lab-pulumi output --stack devstack
@@ -151,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="policy pack folder (repeatable)")
     parser.add_argument("--policy-pack-config", action="append", default=[], type=Path,
                         help="policy pack config file, one per --policy-pack")
+    parser.add_argument("--replace", action="append", default=[], metavar="URN",
+                        help="preview/up: replace this resource even if it has no change (repeatable)")
     parser.add_argument("--skip-preview", action="store_true",
                         help="up only: do not preview first (pulumi up --skip-preview)")
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
@@ -174,12 +176,14 @@ def main(argv: list[str] | None = None) -> int:
     document["phase"] = "preview" if args.operation == "preview" or previews_first else args.operation
     try:
         if document["phase"] == "preview":
-            stack.preview(policy_packs=packs, policy_pack_configs=pack_configs, on_event=collector)
+            stack.preview(policy_packs=packs, policy_pack_configs=pack_configs, on_event=collector,
+                          replace=args.replace or None)
         if args.operation == "up":
             if previews_first:
                 collector.start_phase("update")
             document["phase"] = "update"
-            result = stack.up(policy_packs=packs, policy_pack_configs=pack_configs, on_event=collector)
+            result = stack.up(policy_packs=packs, policy_pack_configs=pack_configs, on_event=collector,
+                              replace=args.replace or None)
             document["outputs"] = {k: v.value for k, v in result.outputs.items()}
         elif args.operation == "refresh":
             stack.refresh(on_event=collector)

@@ -24,6 +24,17 @@ EXCLUDE_FROM_EXTERNAL_LOAD_BALANCERS_LABEL = "node.kubernetes.io/exclude-from-ex
 # Annotations the OpenStack cloud controller reads (the first) and writes (the second).
 HEALTH_MONITOR_ANNOTATION = "loadbalancer.openstack.org/enable-health-monitor"
 LOAD_BALANCER_ID_ANNOTATION = "loadbalancer.openstack.org/load-balancer-id"
+KEEP_FLOATING_IP_ANNOTATION = "loadbalancer.openstack.org/keep-floatingip"
+# The cloud controller's --cluster-name unless set otherwise: in its load balancers' names and
+# its floating IPs' descriptions.
+DEFAULT_CLUSTER_NAME = "kubernetes"
+
+
+def floating_ip_description(namespace: str, service: str, cluster: str = DEFAULT_CLUSTER_NAME) -> str:
+    """What the OpenStack cloud controller writes on the floating IP it makes for a Service, and the one
+    way to tell it later (cloud-provider-openstack pkg/openstack/loadbalancer.go, getServiceAddress:
+    "Floating IP for Kubernetes external service %s from cluster %s", namespace/name and --cluster-name)."""
+    return f"Floating IP for Kubernetes external service {namespace}/{service} from cluster {cluster}"
 
 _IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _IMAGE_DIGEST = re.compile(r"^[a-z0-9]+([+._-][a-z0-9]+)*:[0-9a-fA-F]{32,}$")

@@ -106,3 +106,10 @@ def test_the_program_names_its_stack_on_what_it_makes(any_stack):
     for registration in any_stack.registrations:
         if registration.type == "openstack:blockstorage/volumeTypeV3:VolumeTypeV3":
             assert volume_type_owner(registration.inputs["description"]) == identity
+
+
+def test_the_stacks_values_win_over_hand_edits_on_every_object(any_stack):
+    """`kubectl scale` takes spec.replicas over: the repairing up must force it back, not conflict."""
+    for registration in any_stack.registrations:
+        if registration.type.startswith("kubernetes:") and registration.read_id is None:
+            assert registration.inputs["metadata"]["annotations"]["pulumi.com/patchForce"] == "true"

@@ -18,6 +18,7 @@ VOLUME_TYPE = "openstack:blockstorage/volumeTypeV3:VolumeTypeV3"
 OPENSTACK_PROVIDER = "pulumi:providers:openstack"
 RELEASE_STEP = "pulumi-python:dynamic/openstack:VolumeTypeRelease"
 CLAIM_TOKEN = "pulumi-python:dynamic/storage:ReplacementToken"
+FLOATING_IP_SWEEP = "pulumi-python:dynamic/network:FloatingIpSweep"
 CSI_DRIVER = "kubernetes:storage.k8s.io/v1:CSIDriver"
 STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
 CLAIM = "kubernetes:core/v1:PersistentVolumeClaim"
@@ -100,14 +101,14 @@ def test_devstack_resources(devstack):
     assert sorted(r.type for r in devstack.registrations) == sorted([
         OPENSTACK_PROVIDER, VOLUME_TYPE_COMPONENT, VOLUME_TYPE, RELEASE_STEP,
         STORAGE_COMPONENT, CSI_DRIVER, STORAGE_CLASS, CLAIM_TOKEN, CLAIM,
-        WEB_COMPONENT, RC, WEB_COMPONENT, RC, LB_COMPONENT, SERVICE,
+        WEB_COMPONENT, RC, WEB_COMPONENT, RC, LB_COMPONENT, FLOATING_IP_SWEEP, SERVICE,
     ])
 
 
-def test_devstack_single_has_no_volume_type_nor_admin_credentials(devstack_single):
+def test_devstack_single_has_no_volume_type(devstack_single):
     assert sorted(r.type for r in devstack_single.registrations) == sorted([
         NAMESPACE, STORAGE_COMPONENT, CSI_DRIVER, STORAGE_CLASS, CLAIM_TOKEN, CLAIM,
-        WEB_COMPONENT, RC, WEB_COMPONENT, RC, LB_COMPONENT, SERVICE,
+        WEB_COMPONENT, RC, WEB_COMPONENT, RC, LB_COMPONENT, FLOATING_IP_SWEEP, SERVICE,
     ])
 
 
@@ -321,6 +322,8 @@ def test_annotations_and_port_reach_the_service():
         "loadbalancer.openstack.org/enable-health-monitor": "true",
         "loadbalancer.openstack.org/health-monitor-max-retries": "3",
         STACK_ANNOTATION: f"{ORGANIZATION}/{PROJECT}/devstack",
+        "pulumi.com/patchForce": "true",
+        "pulumi.com/waitFor": "jsonpath={.status.loadBalancer.ingress[0]}",
     }
     assert service.inputs["spec"]["ports"][0]["port"] == 8080
     assert run.outputs["url"] == f"http://{FAKE_EXTERNAL_IP}:8080/"
@@ -368,3 +371,21 @@ def test_devstack_outputs(devstack):
 
 def test_devstack_single_outputs_no_volume_type(devstack_single):
     assert devstack_single.outputs == {**expected_outputs(devstack_single), **after_octavia(devstack_single)}
+
+
+def test_the_service_goes_before_its_floating_ip_sweep(any_stack):
+    """The sweep's delete runs after the Service's, once the cloud controller has cleaned up."""
+    sweep, service = any_stack.one(FLOATING_IP_SWEEP), any_stack.one(SERVICE)
+    assert sweep.urn in service.dependencies
+    namespace = setting(any_stack, "namespace")
+    assert sweep.inputs["description"] == (f"Floating IP for Kubernetes external service {namespace}/"
+                                           f"{setting(any_stack, 'serviceName')} from cluster kubernetes")
+    assert sweep.inputs["admin_cloud"] == setting(any_stack, "adminCloud") and sweep.inputs["keep"] is False
+    # A fixed name: replacing it (the repair of a load balancer deleted by hand) must delete it first.
+    assert service.delete_before_replace
+
+
+def test_a_kept_floating_ip_is_not_swept():
+    run = run_program("devstack", False, {"loadBalancerAnnotations": {"loadbalancer.openstack.org/keep-floatingip":
+                                                                      "true"}})
+    assert run.one(FLOATING_IP_SWEEP).inputs["keep"] is True

@@ -16,7 +16,7 @@ import keystoneauth1.exceptions as ksa
 import openstack
 from openstack import exceptions as sdk
 
-from policy.devstack_domain import LOAD_BALANCER_ID_ANNOTATION
+from policy.devstack_domain import LOAD_BALANCER_ID_ANNOTATION, floating_ip_description
 from verify.facts import (
     Attachment,
     CinderType,
@@ -38,14 +38,6 @@ T = TypeVar("T")
 def load_balancer_name(cluster_name: str, namespace: str, service: str) -> str:
     """The name the OpenStack cloud controller gives the Service's load balancer."""
     return f"kube_service_{cluster_name}_{namespace}_{service}"
-
-
-def floating_ip_description(cluster_name: str, namespace: str, service: str) -> str:
-    """The description the cloud controller gives the floating IP it creates for the Service, and
-    by which alone it deletes it (cloud-provider-openstack pkg/openstack/loadbalancer.go,
-    getServiceAddress: "Floating IP for Kubernetes external service %s from cluster %s" with
-    serviceName = namespace/name and its --cluster-name)."""
-    return f"Floating IP for Kubernetes external service {namespace}/{service} from cluster {cluster_name}"
 
 
 def _next(cloud: str) -> str:
@@ -215,7 +207,7 @@ class CloudReader:
 
     def service_floating_ips(self, target: Target) -> tuple[FloatingIP, ...]:
         """The floating IPs the cloud controller made for the Service (all projects, for an admin)."""
-        description = floating_ip_description(target.cluster_name, target.namespace, target.service_name)
+        description = floating_ip_description(target.namespace, target.service_name, target.cluster_name)
         ips = self._read("floating IPs", lambda: list(self.conn.network.ips(description=description))) or []
         return tuple(sorted((FloatingIP(id=ip.id, address=ip.floating_ip_address, port_id=ip.port_id or None,
                                         description=ip.description or "")

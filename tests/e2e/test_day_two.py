@@ -125,8 +125,12 @@ def test_devstack_template_change_rolls_over_with_no_failed_request_then_replica
             for app in ("server", "lbserver"):
                 assert outputs[f"{app}Controller"] == controllers[app], "a replica change must not roll over"
                 nodes = assert_runs_only(api, outputs, app, NEW_IMAGE)
-                assert set(nodes) == {"master1", "worker1", "worker2"}, nodes
-                assert max(nodes.values()) - min(nodes.values()) <= 1, f"{app} not spread: {nodes}"
+                # Scaling down, the controller picks the pods to delete by how crowded their nodes are
+                # (replica_set.go, getPodsRankedByRelatedPodsOnSameNode, in log2 buckets): several
+                # nodes stay, not a given one. Scaling up, the scheduler's spread reaches every node.
+                assert len(nodes) >= 2, f"{app} on one node after scaling: {nodes}"
+                if server_replicas > 8:
+                    assert set(nodes) == {"master1", "worker1", "worker2"}, nodes
     finally:
         lab_pulumi(project, engine_env, "destroy", "--stack", "devstack")
 

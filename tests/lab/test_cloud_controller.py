@@ -10,6 +10,7 @@ from kubernetes import client
 from openstack import exceptions
 
 from lab import cloud_controller as cc
+from policy.devstack_domain import floating_ip_description
 
 CLUSTER = "kubernetes"
 
@@ -67,7 +68,7 @@ def test_the_create_request_is_fully_populated():
 
 
 def test_only_the_controllers_own_floating_ips_are_recognised():
-    assert cc.created_by_controller(cc.floating_ip_description("apps", "web", CLUSTER))
+    assert cc.created_by_controller(floating_ip_description("apps", "web", CLUSTER))
     assert not cc.created_by_controller("my own address")
     assert not cc.created_by_controller(None)
 
@@ -274,7 +275,7 @@ def test_a_load_balancer_deleted_by_hand_is_not_rebuilt_and_its_floating_ip_is_l
 
 
 def test_deletion_deletes_its_own_floating_ip_but_not_one_the_user_attached():
-    for description, survives in ((cc.floating_ip_description("apps", "web", CLUSTER), False), ("mine", True)):
+    for description, survives in ((floating_ip_description("apps", "web", CLUSTER), False), ("mine", True)):
         ctl, conn, core, _ = controller(service())
         conn.network.fips.append(SimpleNamespace(id="f", floating_ip_address="127.0.31.99", port_id="port-lb-1",
                                                  description=description, floating_network_id="public-id"))
@@ -308,3 +309,22 @@ def test_no_eligible_node_is_refused_with_events_and_retried_with_backoff():
     assert ctl.sync_all(1.0) == pytest.approx(cc.RETRY_START)  # still backing off: nothing tried
     assert core.events.count("SyncLoadBalancerFailed") == 1
     assert ctl.sync_all(5.0) == pytest.approx(5.0 + 2 * cc.RETRY_START)
+
+
+def test_an_update_after_the_load_balancer_was_deleted_by_hand_fails_and_rebuilds_nothing():
+    """ensureOctaviaLoadBalancer: an annotated load balancer that is gone is "failed to get load
+    balancer <id>"; only a Service without the annotation (a new one) gets a new load balancer."""
+    ctl, conn, core, _ = controller(service())
+    ctl.sync_all(0.0)
+    conn.load_balancer.delete_load_balancer("lb-1", cascade=True)
+    core.svc["metadata"]["annotations"]["loadbalancer.openstack.org/enable-health-monitor"] = "true"  # an update
+    core.svc["metadata"]["resourceVersion"] = "2"
+    ctl._services.cache.replace([core.svc])
+    ctl.sync_all(10.0)
+    assert conn.load_balancer.lbs == {}
+    assert "SyncLoadBalancerFailed" in core.events
+    del core.svc["metadata"]["annotations"][cc.ANN_LB_ID]  # what a new Service looks like
+    core.svc["metadata"]["resourceVersion"] = "3"
+    ctl._services.cache.replace([core.svc])
+    ctl.sync_all(20.0)
+    assert len(conn.load_balancer.lbs) == 1 and core.events[-1] == "EnsuredLoadBalancer"

@@ -30,10 +30,10 @@ from verify_builders import (
     volume,
 )
 
+from policy.devstack_domain import floating_ip_description
 from verify import checks as rules
 from verify.checks import FAIL, OK, WARN
 from verify.cli import main
-from verify.cloud_side import floating_ip_description
 from verify.facts import declared_controller
 from verify.kube_side import claim_facts, pod_facts
 from verify.target import build_target
@@ -268,9 +268,9 @@ def test_an_orphan_kept_on_purpose_only_warns():
 
 
 def test_the_floating_ip_description_is_the_cloud_controllers():
-    assert floating_ip_description("kubernetes", "default", "lb-webserver") == (
+    assert floating_ip_description("default", "lb-webserver", "kubernetes") == (
         "Floating IP for Kubernetes external service default/lb-webserver from cluster kubernetes")
-    assert service_floating_ip().description == floating_ip_description("kubernetes", "default", "lb-webserver")
+    assert service_floating_ip().description == floating_ip_description("default", "lb-webserver", "kubernetes")
 
 
 # ---------------------------------------------------------------- facts from API objects and outputs
