@@ -15,7 +15,7 @@ from test_deploy import claim_volume_id, cloud, kube, storage_pods_by_node
 
 from lab.cluster import ClusterShape
 from lab.project_copy import copy_project
-from verify.cloud_side import floating_ip_description
+from policy.devstack_domain import floating_ip_description
 
 SERVER_OF = {shape.name: shape.server_id for shape in ClusterShape().nodes}
 
@@ -153,8 +153,9 @@ def test_each_injected_fault_is_named(deployed):
 
     # A storage pod's node loses its attachment in Cinder.
     api = kube(env)
-    node = sorted(storage_pods_by_node(api))[0]
-    conn.compute.delete_volume_attachment(claim_volume_id(api, outputs["claimName"]), SERVER_OF[node])
+    node = sorted(storage_pods_by_node(api, outputs["namespace"]))[0]
+    volume_id = claim_volume_id(api, outputs["claimName"], outputs["namespace"])
+    conn.compute.delete_volume_attachment(volume_id, SERVER_OF[node])
     code, document = verify(project, env, "devstack")
     assert code == 1 and "cinder/attachments" in failing(document), document
 
@@ -199,7 +200,7 @@ def test_a_hand_scaled_controller_and_a_deleted_load_balancer_are_named(deployed
     lb_id = outputs["loadBalancerId"]
     vip_port = conn.load_balancer.get_load_balancer(lb_id).vip_port_id
     own = [ip.id for ip in conn.network.ips(port_id=vip_port)
-           if ip.description == floating_ip_description("kubernetes", outputs["namespace"], outputs["serviceName"])]
+           if ip.description == floating_ip_description(outputs["namespace"], outputs["serviceName"])]
     assert len(own) == 1, "the cloud controller's floating IP is on the VIP port"
     conn.load_balancer.delete_load_balancer(lb_id, cascade=True)  # `openstack loadbalancer delete --cascade`
     deadline = time.monotonic() + 60
