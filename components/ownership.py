@@ -74,7 +74,6 @@ class Plan:
     apps: tuple[str, ...]
     claim: ObjectRef
     volume_size_gi: int
-    creates_namespace: bool = False
 
 
 @dataclass
@@ -144,4 +143,4 @@ def plan_of(settings, identity: str, apps: tuple[str, ...]) -> Plan:
     if settings.multiattach:
         objects.append(ObjectRef("VolumeType", settings.volume_type_name))
     return Plan(identity=identity, objects=tuple(objects), namespace=namespace, apps=apps, claim=claim,
-                volume_size_gi=settings.volume_size_gi, creates_namespace=settings.create_namespace)
+                volume_size_gi=settings.volume_size_gi)

@@ -57,7 +57,7 @@ def test_an_object_without_an_owner_is_a_warning_not_a_refusal():
 def test_an_unowned_namespace_is_never_taken_over():
     namespace = ObjectRef("Namespace", "team")
     plan = Plan(identity=ME, objects=(namespace,), namespace="team", apps=("server",), claim=CLAIM,
-                volume_size_gi=1, creates_namespace=True)
+                volume_size_gi=1)
     (problem,) = preflight(plan, [LiveObject(namespace, None)]).problems
     assert "createNamespace false" in problem
 
