@@ -22,59 +22,65 @@ def core(env: dict) -> client.CoreV1Api:
     return client.CoreV1Api(config.new_client_from_config(config_file=env["KUBECONFIG"]))
 
 
-class RequestLoop:
-    """GETs the URL over a fresh connection each time, from start() to stop(), and counts outcomes."""
+class Sampler:
+    """Calls sample() every `period` seconds in a thread, from entering the `with` block to leaving it."""
 
-    def __init__(self, url: str):
-        self.url = url
-        self.outcomes: Counter = Counter()
-        self.pods: set[str] = set()
+    period = 0.2
+
+    def __init__(self):
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
+    def sample(self) -> None:
+        raise NotImplementedError
+
     def _run(self) -> None:
         while not self._stop.is_set():
-            outcome = fetch_once(self.url, connect_timeout=3.0, read_timeout=5.0)
-            self.outcomes[outcome.error or "ok"] += 1
-            if outcome.identity:
-                self.pods.add(outcome.identity.pod)
-            time.sleep(0.05)
+            self.sample()
+            time.sleep(self.period)
 
-    def __enter__(self) -> RequestLoop:
+    def __enter__(self):
         self._thread.start()
         return self
 
     def __exit__(self, *_exc) -> None:
         self._stop.set()
         self._thread.join(timeout=30)
+
+
+class RequestLoop(Sampler):
+    """GETs the URL over a fresh connection each time and counts the outcomes."""
+
+    period = 0.05
+
+    def __init__(self, url: str):
+        super().__init__()
+        self.url = url
+        self.outcomes: Counter = Counter()
+        self.pods: set[str] = set()
+
+    def sample(self) -> None:
+        outcome = fetch_once(self.url, connect_timeout=3.0, read_timeout=5.0)
+        self.outcomes[outcome.error or "ok"] += 1
+        if outcome.identity:
+            self.pods.add(outcome.identity.pod)
 
     @property
     def failed(self) -> int:
         return sum(count for outcome, count in self.outcomes.items() if outcome != "ok")
 
 
-class NodeWatch:
-    """Samples the nodes of an app's pods while an up runs."""
+class NodeWatch(Sampler):
+    """The nodes an app's pods were seen on."""
 
     def __init__(self, api: client.CoreV1Api, app: str, namespace: str):
+        super().__init__()
         self.api, self.app, self.namespace = api, app, namespace
         self.nodes: set[str] = set()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            pods = self.api.list_namespaced_pod(self.namespace, label_selector=f"app={self.app}").items
-            self.nodes |= {pod.spec.node_name for pod in pods if pod.spec.node_name}
-            time.sleep(0.2)
-
-    def __enter__(self) -> NodeWatch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
+    def sample(self) -> None:
+        pods = self.api.list_namespaced_pod(self.namespace, label_selector=f"app={self.app}").items
+        self.nodes |= {pod.spec.node_name for pod in pods if pod.spec.node_name}
 
 
 def app_state(api: client.CoreV1Api, app: str, namespace: str) -> tuple[list[str], Counter, Counter]:
