@@ -35,6 +35,7 @@ IDENTITY_SCRIPT = (
 
 # The label that tells one controller's pods from the next one's during a rollout (the name
 # Deployments use for the same purpose, so `kubectl get pods -L pod-template-hash` reads the same).
+# Its value digests the template and the replica count (see `controller_identity`).
 TEMPLATE_HASH_LABEL = "pod-template-hash"
 # Seconds a deleted pod keeps serving, so that kube-proxy on every node has stopped sending it new
 # connections before nginx stops (the endpoint update is asynchronous; see README "Rollouts").
@@ -47,7 +48,7 @@ def pod_labels(app_name: str) -> dict[str, str]:
 
 
 def template_hash(template: dict) -> str:
-    """A short, stable digest of a pod template (plain values only), as a label value and name suffix."""
+    """A short, stable digest of plain values (a controller's identity), as a label value and name suffix."""
     canonical = json.dumps(template, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:10]
 
@@ -73,8 +74,10 @@ def placement(labels: dict[str, str], kept_on_one_node: bool) -> dict:
     if kept_on_one_node:
         term = {"topologyKey": HOSTNAME_TOPOLOGY_KEY, "labelSelector": selector}
         return {"affinity": {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}}}
+    # matchLabelKeys: each controller's pods are spread among themselves, whatever the old controller
+    # of a rollout still runs where (the way Deployments spread with the same label).
     spread = {"maxSkew": 1, "topologyKey": HOSTNAME_TOPOLOGY_KEY, "whenUnsatisfiable": "ScheduleAnyway",
-              "labelSelector": selector}
+              "labelSelector": selector, "matchLabelKeys": [TEMPLATE_HASH_LABEL]}
     return {"topologySpreadConstraints": [spread]}
 
 
@@ -124,9 +127,20 @@ def pod_template(labels: dict[str, str], pod: dict) -> dict:
     return {"metadata": {"labels": dict(labels)}, "spec": pod}
 
 
-def hashed_labels(labels: dict[str, str], template: dict) -> dict[str, str]:
-    """The app's labels plus the hash of `template` (whose own labels are the app's)."""
-    return {**labels, TEMPLATE_HASH_LABEL: template_hash(template)}
+def controller_identity(replicas: int, template: dict) -> dict:
+    """What a controller is made for: its pod template and its replica count.
+
+    The count is in it because a ReplicationController never rebalances: scaled down, it deletes
+    the pods on the most crowded nodes, ranked once before it deletes any (replica_set.go,
+    getPodsRankedByRelatedPodsOnSameNode), so a node, master1 included, can be left with none.
+    A new controller is placed by the scheduler's spread from scratch, as a first deploy is.
+    """
+    return {"replicas": replicas, "template": template}
+
+
+def hashed_labels(labels: dict[str, str], replicas: int, template: dict) -> dict[str, str]:
+    """The app's labels plus the hash of the controller's identity (the template's own labels are the app's)."""
+    return {**labels, TEMPLATE_HASH_LABEL: template_hash(controller_identity(replicas, template))}
 
 
 def replication_controller_spec(replicas: int, labels: dict[str, str], pod: dict) -> dict:
@@ -162,10 +176,12 @@ class WebServerArgs:
 
 
 class WebServer(pulumi.ComponentResource):
-    """One app: a ReplicationController named after the app and the hash of its pod template.
+    """One app: a ReplicationController named after the app and the hash of its pod template and
+    replica count.
 
     A ReplicationController never restarts running pods, so a template change (image, probes,
-    resources, the claim's use) makes a new controller, with the new hash in its name: the engine
+    resources, the claim's use) makes a new controller, with the new hash in its name; so does a
+    replica change, which a controller would make by deleting pods off its busiest nodes: the engine
     creates it, waits until all its pods are available, and deletes the old controller (and its
     pods) at the end of the update. The Service and the placement rules select by the app label,
     so old and new pods serve side by side until the old ones go.
@@ -183,7 +199,7 @@ class WebServer(pulumi.ComponentResource):
                        claim_name=claim.claim_name if claim else None,
                        volume_mode=claim.volume_mode if claim else None,
                        multiattach=claim.multiattach if claim else False)
-        own_labels = hashed_labels(labels, pod_template(labels, pod))
+        own_labels = hashed_labels(labels, args.replicas, pod_template(labels, pod))
         self.template_hash = own_labels[TEMPLATE_HASH_LABEL]
         # When the claim is replaced (delete before replace), the engine first deletes what lists it
         # in replace_with (the pods release the old claim), and creates the controller again after

@@ -66,10 +66,14 @@ CLAIM_REPLACING_CHANGES = {
     "devstack-single": [{"multiattach": True}, {"volumeMode": "Block"}, {"claimName": "claim2"}],
 }
 # A bigger volumeSizeGi expands the claim in place.
-IN_PLACE_CHANGES = [{"serverReplicas": 3}, {"lbserverReplicas": 2}, {"servicePort": 8080}, {"volumeSizeGi": 2},
+IN_PLACE_CHANGES = [{"servicePort": 8080}, {"volumeSizeGi": 2},
                     {"loadBalancerAnnotations": {"loadbalancer.openstack.org/enable-health-monitor": "true"}}]
 # A new pod template: a new controller of each app it touches, beside the old one until it is ready.
 TEMPLATE_CHANGES = [{"image": "nginx:1.27.5"}, {"scheduleOnControlPlane": False}]
+# A new replica count: a new controller of that app only, placed from scratch by the scheduler
+# (a controller scaled down in place can empty a node: components/webserver.py controller_identity).
+REPLICA_CHANGES = {"server": [{"serverReplicas": 3}, {"serverReplicas": 9}],
+                   "lbserver": [{"lbserverReplicas": 2}, {"lbserverReplicas": 12}]}
 # A new volumeTypeName renames the Cinder type in place and replaces the class. The engine
 # deletes a delete-before-replace resource's dependents (here possibly the claim) before it,
 # looking at replace_with only for the class itself: the storage app lists the class too, so
@@ -113,6 +117,23 @@ def test_a_template_change_rolls_both_apps_over_to_new_controllers_and_keeps_the
         assert new.inputs["metadata"]["name"] == f"{app}-{labels['pod-template-hash']}"
 
 
+@pytest.mark.parametrize("app,change", [(app, change) for app, changes in REPLICA_CHANGES.items()
+                                        for change in changes], ids=str)
+def test_a_replica_change_rolls_that_app_over_to_a_new_controller_and_keeps_the_claim(app, change):
+    before, after = run_program("devstack", False), run_program("devstack", False, change)
+    replaced = replacements(before, after)
+    assert after.one(CLAIM).urn not in replaced
+    other = "lbserver" if app == "server" else "server"
+    assert after.named(RC, other).urn not in replaced
+    new, old = after.named(RC, app), before.named(RC, app)
+    assert new.urn in replaced and not new.delete_before_replace
+    assert new.inputs["metadata"]["name"] != old.inputs["metadata"]["name"]
+    assert new.inputs["spec"]["replicas"] == next(iter(change.values()))
+    # Same pod template, another identity: the new controller selects none of the old pods.
+    assert new.inputs["spec"]["template"]["spec"] == old.inputs["spec"]["template"]["spec"]
+    assert new.inputs["spec"]["selector"]["pod-template-hash"] != old.inputs["spec"]["selector"]["pod-template-hash"]
+
+
 def _token_key(run: ProgramRun) -> str:
     return run.one(TOKEN).inputs["key"]
 
@@ -124,7 +145,8 @@ def test_the_claims_replacement_token_changes_with_the_claims_immutable_fields(s
     assert _token_key(before) != _token_key(after)
 
 
-@pytest.mark.parametrize("change", IN_PLACE_CHANGES + TEMPLATE_CHANGES + CLASS_REPLACING_CHANGES, ids=str)
+@pytest.mark.parametrize("change", IN_PLACE_CHANGES + TEMPLATE_CHANGES + CLASS_REPLACING_CHANGES
+                         + [change for changes in REPLICA_CHANGES.values() for change in changes], ids=str)
 def test_the_claims_replacement_token_stays_when_the_claim_does(change):
     assert _token_key(run_program("devstack", False)) == _token_key(run_program("devstack", False, change))
 
