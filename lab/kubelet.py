@@ -313,6 +313,26 @@ def admit_volumes(pod: dict, claims: dict[str, dict], pvs: dict[str, dict], atta
     return VolumeAdmission(not unmounted, tuple(unmounted), tuple(unattached), tuple(errors))
 
 
+def unique_volume_name(pv: dict) -> str | None:
+    """The attach-detach controller's name for a CSI PV in node.status.volumesAttached:
+    kubernetes.io/csi/<driver>^<volumeHandle> (pkg/volume/csi/csi_plugin.go GetVolumeName)."""
+    csi = (pv.get("spec") or {}).get("csi") or {}
+    if not csi.get("driver") or not csi.get("volumeHandle"):
+        return None
+    return f"kubernetes.io/csi/{csi['driver']}^{csi['volumeHandle']}"
+
+
+def listed_as_attached(node: dict | None, volume_name: str | None) -> bool:
+    """Whether the node's status lists the volume as attached: the kubelet mounts a volume that
+    needs attaching only then (kubernetes/kubernetes pkg/volume/util/operationexecutor/
+    operation_generator.go GenerateVerifyControllerAttachedVolumeFunc: "is not yet attached
+    according to node status"), that is once the attach-detach controller has seen the attach
+    succeed and updated the node, which may be seconds after the VolumeAttachment says attached
+    when the controller is backing off a failed try."""
+    attached = ((node or {}).get("status") or {}).get("volumesAttached") or []
+    return volume_name is not None and any(entry.get("name") == volume_name for entry in attached)
+
+
 def expandable_claims(pod: dict) -> list[tuple[str, str]]:
     """(pod volume name, claim name) of the pod's claims the kubelet may grow online: not the
     readOnly ones (desired_state_of_world_populator.go checkVolumeFSResize skips them)."""
@@ -535,6 +555,11 @@ class Kubelets:
         return found
 
     def _attached(self, pv_name: str, node: str) -> bool:
+        """The VolumeAttachment says attached (csi_attacher.go WaitForAttach) and the node's status
+        lists the volume (the controller-attached check, see listed_as_attached)."""
+        pv = self.volumes.get(pv_name)
+        if pv is None or not listed_as_attached(self.nodes.get(node), unique_volume_name(pv)):
+            return False
         for va in self.attachments.snapshot():
             spec = va.get("spec") or {}
             if spec.get("nodeName") == node and (spec.get("source") or {}).get("persistentVolumeName") == pv_name:
