@@ -14,6 +14,7 @@ UnknownValueError, which the engine itself reports as "can't run policy during p
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import traceback
@@ -38,6 +39,20 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 from pulumi_policy.proxy import UnknownValueError
+
+
+def _keep_schema_reads() -> None:
+    """kubernetes-validate lists its schema folders and reads and parses the release's schema files
+    (its 1.6 MB _definitions.json among them) on every validate(), and the pack validates every
+    object of every preview and up: 50 ms an object. The files do not change while the pack runs,
+    so each read is kept (a file that is missing raises again: lru_cache keeps no exception)."""
+    utils = kubernetes_validate.utils
+    if not hasattr(utils.schema_contents, "cache_info"):
+        utils.schema_contents = functools.lru_cache(maxsize=32)(utils.schema_contents)
+        utils.all_versions = functools.lru_cache(maxsize=1)(utils.all_versions)
+
+
+_keep_schema_reads()
 
 # The newest 1.36 release kubernetes-validate has schemas for; the lab's control plane is v1.36.3
 # (patch releases do not change the API schemas).

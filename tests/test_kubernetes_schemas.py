@@ -59,3 +59,17 @@ def test_a_wrongly_typed_field_is_named_with_its_path(devstack, name, path, valu
     parent[path[-1]] = value
     (problem,) = kubernetes_schema_problems(registration.type, inputs, {})
     assert expected in problem, problem
+
+
+def test_a_second_object_of_a_kind_reads_no_schema_file_again(devstack, monkeypatch):
+    # The pack checks every object of every preview: the release's schema files are read once.
+    claim = next(r for r in devstack.registrations if r.type == "kubernetes:core/v1:PersistentVolumeClaim")
+    assert kubernetes_schema_problems(claim.type, engine_props(claim.inputs), {}) == []
+
+    def no_file(*_args, **_kwargs):
+        raise AssertionError("a schema file was opened again")
+
+    monkeypatch.setattr("builtins.open", no_file)
+    assert kubernetes_schema_problems(claim.type, engine_props(claim.inputs), {}) == []
+    broken = {**engine_props(claim.inputs), "spec": {"accessModes": "ReadWriteOnce"}}
+    assert kubernetes_schema_problems(claim.type, broken, {}) != []
