@@ -39,8 +39,11 @@ project depends on, what the real driver does (read in kubernetes/cloud-provider
   finalizer goes once Cinder no longer lists the server.
 - deleter (external-provisioner + DeleteVolume): a PersistentVolume of the driver that this
   provisioner made, reclaim policy Delete, ``Released`` (or being deleted while not Bound):
-  once no VolumeAttachment and no Cinder attachment remains, deletes the Cinder volume, waits
-  until Cinder no longer has it, removes the PV's finalizer and deletes the PV.
+  once no VolumeAttachment and no Cinder attachment remains, asks Cinder to delete the volume
+  and, once Cinder accepted (202), removes the PV's finalizer and deletes the PV: DeleteVolume
+  does not wait for the volume to go (controllerserver.go DeleteVolume, openstack_volumes.go
+  DeleteVolume), so Cinder is still `deleting` it (or ends in `error_deleting`) after the PV is
+  gone. A refused delete is a VolumeFailedDelete event and is retried.
 
 - expander (ControllerExpandVolume, called by the external-resizer of lab/csi_resizer.py, which
   runs in this process as the sidecar runs in the controller pod): the requested bytes rounded up
@@ -647,9 +650,9 @@ class CinderCSI:
                     self.recorder.event(pv, "PersistentVolume", "Warning", "VolumeFailedDelete",
                                         f"rpc error: code = Internal desc = {error}")
                     raise
-                log.info("PersistentVolume %s released: deleting Cinder volume %s", name, volume_id)
-            self._wait(lambda: self._gone(volume_id), f"volume {volume_id} to be deleted")
-        # Like external-provisioner: delete the PV object, then let it go (our finalizer).
+                log.info("PersistentVolume %s released: Cinder accepted the delete of volume %s", name, volume_id)
+        # Like external-provisioner once DeleteVolume returned: delete the PV object, then let it go
+        # (our finalizer); Cinder goes on deleting the volume in the background.
         try:
             if not meta(pv).get("deletionTimestamp"):
                 raw(self.core.delete_persistent_volume, name)
@@ -657,7 +660,7 @@ class CinderCSI:
         except ApiException as error:
             if error.status != 404:
                 raise
-        log.info("Cinder volume %s deleted, PersistentVolume %s deleted (%.2f s)", volume_id, name,
+        log.info("PersistentVolume %s deleted, Cinder volume %s deleting (%.2f s)", name, volume_id,
                  time.monotonic() - started)
 
     # ---- expander
@@ -682,12 +685,6 @@ class CinderCSI:
                              f"operation: {error}") from error
         log.info("expanded volume %s to %d GiB in %.2f s", volume_id, size_gib, time.monotonic() - started)
         return required_bytes, True
-
-    def _gone(self, volume_id: str) -> bool:
-        volume = self.cloud.volume(volume_id)
-        if volume is not None and volume.get("status") == "error_deleting":
-            raise CloudError(f"volume {volume_id} is in error_deleting state")
-        return volume is None
 
     def _wait(self, check: Callable[[], object], what: str, timeout: float | None = None):
         return poll(check, self.wait_timeout if timeout is None else timeout, what, self.stop_event)

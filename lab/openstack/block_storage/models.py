@@ -1,5 +1,9 @@
-"""Cinder's state: volume types and volumes, with their timed transitions
-(creating -> available, deleting -> gone, extending -> back) on the double's ticker."""
+"""Cinder's state: volume types, volumes and user messages, with their timed transitions
+(creating -> available, deleting -> gone, extending -> back) on the double's ticker.
+
+Faults (set through lab/openstack/lab_faults.py, never through Cinder's API): a create that ends
+in `error` with the scheduler's user message, as when no backend passes the filters; a delete
+that ends in `error_deleting`, as when the backend's delete fails."""
 from __future__ import annotations
 
 import threading
@@ -16,6 +20,10 @@ class BlockStorageBackend:
         self.lock, self.ticker, self.delays = lock, ticker, delays
         self.types = VolumeTypes()
         self.volumes: dict[str, dict] = {}
+        self.messages: list[dict] = []  # Cinder's user messages (GET /messages, 3.3)
+        self.create_fault: dict | None = None  # {"user_message": ...}: creates end in `error`
+        self.delete_fails = False  # deletes end in `error_deleting`
+        self.failing_requests = 0  # this many next API requests answer 503, as a Cinder restarting
 
     # ---- types
     def volumes_of_type(self, type_id: str) -> list[dict]:
@@ -65,6 +73,11 @@ class BlockStorageBackend:
     def _created(self, volume_id: str) -> None:
         volume = self.volumes.get(volume_id)
         if volume and volume["status"] == "creating":
+            if self.create_fault is not None:
+                volume["status"], volume["updated_at"] = "error", now()
+                self.messages.append(volume_rules.user_message(volume, self.create_fault["user_message"]))
+                print(f"cinder: volume {volume_id} error (fault: {self.create_fault['user_message']})", flush=True)
+                return
             volume["status"], volume["updated_at"] = "available", now()
             print(f"cinder: volume {volume_id} available", flush=True)
 
@@ -82,6 +95,10 @@ class BlockStorageBackend:
     def _deleted(self, volume_id: str) -> None:
         volume = self.volumes.get(volume_id)
         if volume is not None and volume["status"] == "deleting":
+            if self.delete_fails:
+                volume["status"], volume["updated_at"] = "error_deleting", now()
+                print(f"cinder: volume {volume_id} error_deleting (fault)", flush=True)
+                return
             del self.volumes[volume_id]
             print(f"cinder: volume {volume_id} deleted", flush=True)
 

@@ -11,6 +11,7 @@ from lab.openstack.core.request import json_body, parse_microversion, requested_
 
 CINDER_MAX_VERSION = (3, 70)
 CINDER_MIN_VERSION = (3, 0)
+MESSAGES_MICROVERSION = (3, 3)
 
 
 def need_admin(req, action: str) -> None:
@@ -24,8 +25,12 @@ class BlockStorageResponses:
         self.cinder = backends.block_storage
         self.base = base_url
 
-    @staticmethod
-    def _microversion(req) -> tuple[int, int]:
+    def _microversion(self, req) -> tuple[int, int]:
+        """Every Cinder handler starts here: the place a 503 burst (lab_faults) answers instead."""
+        with self.cinder.lock:
+            if self.cinder.failing_requests > 0:
+                self.cinder.failing_requests -= 1
+                raise cinder_error(503, "Service Unavailable: the lab's fault hook (cinder_errors)")
         version = parse_microversion(requested_microversion(req.headers, "volume", None),
                                      CINDER_MIN_VERSION, CINDER_MAX_VERSION)
         req.response_headers["OpenStack-API-Version"] = f"volume {version[0]}.{version[1]}"
@@ -300,6 +305,55 @@ class BlockStorageResponses:
             if "os-set_bootable" in body or "os-update_readonly_flag" in body:
                 return 200, None
         raise cinder_error(400, "There is no such action: " + ",".join(body))
+
+    # ---- user messages (cinder/api/v3/messages.py: from 3.3; filters by any field from 3.5;
+    # a project sees its own, an admin every project's)
+    def _messages_version(self, req) -> tuple[int, int]:
+        version = self._microversion(req)
+        if version < MESSAGES_MICROVERSION:
+            raise cinder_error(404, "The resource could not be found.")
+        return version
+
+    def _message_view(self, message: dict) -> dict:
+        view = {key: message[key] for key in ("id", "event_id", "user_message", "message_level",
+                                               "resource_type", "resource_uuid", "request_id")}
+        view["created_at"] = cinder_time(message["created_at"])
+        view["guaranteed_until"] = cinder_time(message["guaranteed_until"])
+        href = f"{self.base}/volume/v3/{message['project_id']}/messages/{message['id']}"
+        view["links"] = [{"rel": "self", "href": href}]
+        return view
+
+    def _visible_messages(self, req) -> list[dict]:
+        return [m for m in self.cinder.messages if req.is_admin or m["project_id"] == req.project_id]
+
+    def list_messages(self, req, project):
+        version = self._messages_version(req)
+        with self.cinder.lock:
+            items = self._visible_messages(req)
+            if version >= (3, 5):
+                for key in ("resource_uuid", "resource_type", "event_id", "message_level", "request_id"):
+                    value = req.query_value(key)
+                    if value is not None:
+                        items = [m for m in items if m[key] == value]
+            items = sorted(items, key=lambda m: m["created_at"], reverse=True)
+            return 200, {"messages": [self._message_view(m) for m in items]}
+
+    def _message(self, req, message_id: str) -> dict:
+        found = next((m for m in self._visible_messages(req) if m["id"] == message_id), None)
+        if found is None:
+            raise cinder_error(404, f"Message {message_id} could not be found.")
+        return found
+
+    def show_message(self, req, project, message_id):
+        self._messages_version(req)
+        with self.cinder.lock:
+            return 200, {"message": self._message_view(self._message(req, message_id))}
+
+    def delete_message(self, req, project, message_id):
+        self._messages_version(req)
+        with self.cinder.lock:
+            self.cinder.messages.remove(self._message(req, message_id))
+            return 204, None
 
     def limits(self, req, project):
         self._microversion(req)

@@ -28,6 +28,9 @@ ROUTES = [
     Route("PUT", VOLUME, "update_volume"),
     Route("DELETE", VOLUME, "delete_volume"),
     Route("POST", VOLUME + r"/action", "volume_action"),
+    Route("GET", PROJECT + r"/messages", "list_messages"),
+    Route("GET", PROJECT + r"/messages/([^/]+)", "show_message"),
+    Route("DELETE", PROJECT + r"/messages/([^/]+)", "delete_message"),
     Route("GET", PROJECT + r"/limits", "limits"),
     Route("GET", PROJECT + r"/os-availability-zone", "availability_zones"),
 ]

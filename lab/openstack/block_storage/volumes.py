@@ -14,6 +14,8 @@ Read from openstack/cinder cinder/volume/api.py:
 """
 from __future__ import annotations
 
+from datetime import timedelta
+
 from lab.openstack.core.errors import cinder_error
 from lab.openstack.core.ids import cinder_time, new_uuid, now
 
@@ -148,3 +150,20 @@ def begin_extend(volume: dict, new_size: int, microversion: tuple[int, int]) -> 
 def finish_extend(volume: dict, new_size: int, previous_status: str) -> None:
     """The volume manager's extend_volume: the new size, and the status it had before."""
     volume["size"], volume["status"], volume["updated_at"] = new_size, previous_status, now()
+
+
+# cinder/message/message_field.py: the scheduler's message when no backend passes its filters
+# (Action.SCHEDULE_ALLOCATE_VOLUME '001', Detail.NO_BACKEND_AVAILABLE '002'); user_message is
+# "<action>:<detail>" and event_id "VOLUME_<resource type>_<action id>_<detail id>".
+NO_VALID_BACKEND_MESSAGE = "schedule allocate volume:Could not find any available weighted backend."
+NO_VALID_BACKEND_EVENT = "VOLUME_VOLUME_001_002"
+MESSAGE_LIFETIME_DAYS = 30  # [DEFAULT] message_ttl 2592000 s
+
+
+def user_message(volume: dict, text: str, event_id: str = NO_VALID_BACKEND_EVENT) -> dict:
+    """A Cinder user message about `volume` (cinder/api/v3/views/messages.py fields)."""
+    created = now()
+    return {"id": new_uuid(), "event_id": event_id, "user_message": text, "message_level": "ERROR",
+            "resource_type": "VOLUME", "resource_uuid": volume["id"], "project_id": volume["project_id"],
+            "request_id": "req-" + new_uuid(), "created_at": created,
+            "guaranteed_until": created + timedelta(days=MESSAGE_LIFETIME_DAYS)}
