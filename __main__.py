@@ -73,6 +73,8 @@ storage = CinderStorage(
         multiattach=settings.multiattach,
         volume_mode=settings.volume_mode,
         volume_type_name=volume_type.volume_type_name if volume_type else None,
+        admin_cloud=settings.admin_cloud,
+        volume_release_timeout_minutes=settings.volume_release_timeout_minutes,
     ),
 )
 
@@ -90,7 +92,7 @@ server = web_server(
     STORAGE_APP,
     settings.server_replicas,
     ClaimVolume(storage.claim, storage.storage_class, claim_name=settings.claim_name,
-                volume_mode=settings.volume_mode, multiattach=settings.multiattach),
+                volume_mode=settings.volume_mode, multiattach=settings.multiattach, ready=storage.ready),
     # Stacks made before the load-balancing app existed named this component "web".
     opts=pulumi.ResourceOptions(aliases=[pulumi.Alias(name="web")]),
 )

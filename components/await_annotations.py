@@ -6,12 +6,11 @@
 WAIT_FOR_ANNOTATION = "pulumi.com/waitFor"
 
 
-def claim_capacity_wait(volume_size_gi: int) -> str:
-    """Bound, with the capacity it asks for: a resize (the resizer sets the capacity last) is done too."""
-    return f"jsonpath={{.status.capacity.storage}}={volume_size_gi}Gi"
-
-
-# The built-in Service check also waits for a (deprecated, v1) Endpoints object with ready addresses,
-# which the ReplicationControllers' own await already covers through the pods' readiness; what the
-# Service itself adds is Octavia's address.
-LOAD_BALANCER_INGRESS_WAIT = "jsonpath={.status.loadBalancer.ingress[0]}"
+# The Service, the claim and the ReplicationControllers wait in pulumi-kubernetes only until they
+# exist; components/ready_waits.py and components/claim_wait.py do the waiting and can fail early
+# with the cause (the engine waits for every running step before it ends a failed update, so a
+# provider await would hold `up` for its whole limit). Not `pulumi.com/skipAwait`: for a
+# ReplicationController it also skips the wait on delete (pulumi-kubernetes pkg/metadata/overrides.go
+# allowsSkipAwaitWithDelete), and a destroy or a rollover must still wait for the old controller to
+# be gone. One way for all three.
+CREATED_WAIT = "jsonpath={.metadata.uid}"

@@ -8,8 +8,9 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.await_annotations import LOAD_BALANCER_INGRESS_WAIT, WAIT_FOR_ANNOTATION
+from components.await_annotations import CREATED_WAIT, WAIT_FOR_ANNOTATION
 from components.floating_ip_sweep import FloatingIpSweep, FloatingIpSweepArgs
+from components.ready_waits import LoadBalancerReady, LoadBalancerReadyArgs
 from policy.devstack_domain import DEFAULT_CLUSTER_NAME, KEEP_FLOATING_IP_ANNOTATION, LOAD_BALANCER_ID_ANNOTATION
 
 
@@ -81,10 +82,11 @@ class LoadBalancedService(pulumi.ComponentResource):
             resource_name,
             metadata={"name": args.service_name, "namespace": args.namespace,
                       "annotations": {**args.load_balancer_annotations, **args.annotations,
-                                      WAIT_FOR_ANNOTATION: LOAD_BALANCER_INGRESS_WAIT}},
+                                      WAIT_FOR_ANNOTATION: CREATED_WAIT}},
             spec=service_spec(args.selector, args.service_port, args.target_port),
-            # An Octavia amphora boots a VM: on nested virtualisation that exceeds the 10-minute
-            # default; on delete the cloud controller removes the load balancer before the Service goes.
+            # The Service waits only until it exists: `self.ready` waits for Octavia and fails early
+            # on ERROR. On delete the cloud controller removes the load balancer before the Service
+            # goes (an amphora on nested virtualisation can take longer than the 10-minute default).
             # Its name is fixed: a replacement (`pulumi up --replace`, the repair of a load balancer
             # deleted by hand) must delete it first, or the create would re-apply the old Service and
             # the delete then remove it.
@@ -93,9 +95,18 @@ class LoadBalancedService(pulumi.ComponentResource):
                 custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout, delete=timeout),
             ),
         )
+        # Waits for an ingress address and an ACTIVE load balancer, within loadBalancerTimeoutMinutes;
+        # replaced with the Service, so a replaced Service is waited for again.
+        self.ready = LoadBalancerReady(
+            f"{resource_name}-ready",
+            LoadBalancerReadyArgs(namespace=args.namespace,
+                                  service_name=args.service_name, cluster_name=DEFAULT_CLUSTER_NAME,
+                                  admin_cloud=args.admin_cloud, timeout_minutes=args.load_balancer_timeout_minutes),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.service], replace_with=[self.service]),
+        )
         self.service_name = self.service.metadata.apply(lambda metadata: metadata.name)
-        self.load_balancer_id = self.service.metadata.apply(load_balancer_id)
-        self.external_ip = self.service.status.apply(external_address)
+        self.load_balancer_id = self.ready.load_balancer_id
+        self.external_ip = self.ready.external_ip
         self.url = self.external_ip.apply(lambda address: service_url(address, args.service_port))
         self.register_outputs({"service_name": self.service_name, "external_ip": self.external_ip,
                                "url": self.url, "load_balancer_id": self.load_balancer_id})

@@ -7,9 +7,13 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.await_annotations import WAIT_FOR_ANNOTATION, claim_capacity_wait
+from components.await_annotations import CREATED_WAIT, WAIT_FOR_ANNOTATION
+from components.claim_release import ClaimRelease, ClaimReleaseArgs
+from components.claim_wait import ClaimReady, ClaimReadyArgs
 from components.replacement_token import TOKEN_ANNOTATION, ReplacementToken, immutable_spec_key
 from policy.devstack_domain import CINDER_CSI_DRIVER
+
+# pulumi-kubernetes skips its own check of the claim: ClaimReady waits for it (components/claim_wait.py).
 
 
 def access_mode(multiattach: bool) -> str:
@@ -42,10 +46,15 @@ class CinderStorageArgs:
     volume_mode: str  # "Block" (raw device, no filesystem) or "Filesystem" (ext4)
     volume_type_name: pulumi.Input[str] | None = None  # the type's name output; None: Cinder's default type
     annotations: dict[str, str] = field(default_factory=dict)  # on the class and the claim (the stack's identity)
+    admin_cloud: str = "devstack-admin"  # clouds.yaml entry the waits read Cinder with (every project)
+    claim_timeout_minutes: int = 10  # how long `up` waits for the claim (bound, sized, volume not in error)
+    volume_release_timeout_minutes: int = 10  # how long `destroy` waits for the PV and the Cinder volume
 
 
 class CinderStorage(pulumi.ComponentResource):
-    """Looks up the Cinder CSI driver, then declares the StorageClass and the claim."""
+    """Looks up the Cinder CSI driver, then declares the StorageClass and the claim, between
+    ClaimRelease (destroy waits for the PV and the Cinder volume) and ClaimReady (`up` waits for
+    a usable claim: whatever mounts it depends on `ready`)."""
 
     storage_class_name: pulumi.Output[str]
     claim_name: pulumi.Output[str]
@@ -76,18 +85,32 @@ class CinderStorage(pulumi.ComponentResource):
                                args.storage_class_name),
             opts=child,
         )
+        self.release = ClaimRelease(
+            f"{resource_name}-claim-release",
+            ClaimReleaseArgs(namespace=args.namespace, claim_name=args.claim_name, admin_cloud=args.admin_cloud,
+                             timeout_minutes=args.volume_release_timeout_minutes),
+            opts=child,
+        )
         self.claim = k8s.core.v1.PersistentVolumeClaim(
             f"{resource_name}-claim",
             metadata={"name": args.claim_name, "namespace": args.namespace,
                       "annotations": {**args.annotations, TOKEN_ANNOTATION: self.replacement_token.token,
-                                      WAIT_FOR_ANNOTATION: claim_capacity_wait(args.volume_size_gi)}},
+                                      WAIT_FOR_ANNOTATION: CREATED_WAIT}},
             spec=claim_spec(self.storage_class_name, args.volume_size_gi, args.multiattach, args.volume_mode),
             # A claim's spec is immutable but for its size (which the driver expands in place), and
             # pulumi-kubernetes replaces it for a new access mode or class but not a new volume mode.
             # Its name is fixed, so a replacement cannot exist beside the old claim: delete first
             # (what mounts it is deleted before it: see ClaimVolume).
-            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True,
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True, depends_on=[self.release],
                                         replace_on_changes=["spec.volumeMode"]),
         )
         self.claim_name = self.claim.metadata.apply(lambda metadata: metadata.name)
+        self.ready = ClaimReady(
+            f"{resource_name}-claim-ready",
+            ClaimReadyArgs(namespace=args.namespace, claim_name=self.claim_name,
+                           claim_uid=self.claim.metadata.apply(lambda metadata: metadata.uid),
+                           size_gi=args.volume_size_gi, admin_cloud=args.admin_cloud,
+                           timeout_minutes=args.claim_timeout_minutes),
+            opts=child,
+        )
         self.register_outputs({"storage_class_name": self.storage_class_name, "claim_name": self.claim_name})

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.await_annotations import CREATED_WAIT, WAIT_FOR_ANNOTATION
+from components.ready_waits import ControllerAvailable
 from policy.devstack_domain import CONTROL_PLANE_TAINTS, HOSTNAME_TOPOLOGY_KEY
 
 CONTAINER_PORT = 80
@@ -162,6 +164,9 @@ class ClaimVolume:
     claim_name: str
     volume_mode: str  # "Block": raw device at CLAIM_DEVICE_PATH; "Filesystem": mounted at CLAIM_MOUNT_PATH
     multiattach: bool  # True: pods spread over the nodes; False: kept on one node (one attachment)
+    # The claim's wait (components/claim_wait.py): no pod asks for a volume Cinder put in error, whose
+    # attachment could not be undone; None: the claim alone.
+    ready: pulumi.Resource | None = None
 
 
 @dataclass
@@ -205,14 +210,23 @@ class WebServer(pulumi.ComponentResource):
         # in replace_with (the pods release the old claim), and creates the controller again after
         # the new claim. The class is listed too: when it is replaced, the engine deletes the claim as
         # its dependent but looks at replace_with only for the class itself (seen with the CLI 3.274.1).
-        follow_claim = (pulumi.ResourceOptions(depends_on=[claim.claim],
+        follow_claim = (pulumi.ResourceOptions(depends_on=[claim.claim, *([claim.ready] if claim.ready else [])],
                                                replace_with=[claim.claim, claim.storage_class]) if claim else None)
         self.replication_controller = k8s.core.v1.ReplicationController(
             resource_name,
             metadata={"name": controller_name(args.name, self.template_hash), "namespace": args.namespace,
-                      "labels": own_labels, "annotations": dict(args.annotations)},
+                      "labels": own_labels, "annotations": {**args.annotations, WAIT_FOR_ANNOTATION: CREATED_WAIT}},
             spec=replication_controller_spec(args.replicas, own_labels, pod),
             opts=pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=self), follow_claim),
+        )
+        # Waits until all its pods are available (what pulumi-kubernetes' await checked), so a rollover
+        # still deletes the old controller only after the new one serves; fails early on a Multi-Attach
+        # that will not clear. A new controller (new name) gets a new wait.
+        self.available = ControllerAvailable(
+            f"{resource_name}-available", args.namespace,
+            controller_name(args.name, self.template_hash),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.replication_controller],
+                                        replace_with=[self.replication_controller]),
         )
         self.name = self.replication_controller.metadata.apply(lambda metadata: metadata.name)
         self.register_outputs({"name": self.name, "template_hash": self.template_hash})

@@ -82,6 +82,9 @@ class CloudMocks(pulumi.runtime.Mocks):
                 "spec": {"attachRequired": True, "podInfoOnMount": True},
             }
             return args.resource_id, state
+        if args.typ == "pulumi-python:dynamic/network:LoadBalancerReady" and not self.preview:
+            # What the wait outputs once Octavia's load balancer is ACTIVE (components/ready_waits.py).
+            state.update(external_ip=FAKE_EXTERNAL_IP, load_balancer_id=FAKE_LOAD_BALANCER_ID)
         if args.typ == "kubernetes:core/v1:Service" and not self.preview:
             state["status"] = {"loadBalancer": {"ingress": [{"ip": FAKE_EXTERNAL_IP}]}}
             metadata = dict(state.get("metadata") or {})

@@ -19,6 +19,11 @@ OPENSTACK_PROVIDER = "pulumi:providers:openstack"
 RELEASE_STEP = "pulumi-python:dynamic/openstack:VolumeTypeRelease"
 CLAIM_TOKEN = "pulumi-python:dynamic/storage:ReplacementToken"
 FLOATING_IP_SWEEP = "pulumi-python:dynamic/network:FloatingIpSweep"
+LOAD_BALANCER_READY = "pulumi-python:dynamic/network:LoadBalancerReady"
+CONTROLLER_AVAILABLE = "pulumi-python:dynamic/workload:ControllerAvailable"
+CLAIM_RELEASE = "pulumi-python:dynamic/storage:ClaimRelease"
+CLAIM_READY = "pulumi-python:dynamic/storage:ClaimReady"
+CREATED_WAIT = "jsonpath={.metadata.uid}"
 CSI_DRIVER = "kubernetes:storage.k8s.io/v1:CSIDriver"
 STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
 CLAIM = "kubernetes:core/v1:PersistentVolumeClaim"
@@ -100,15 +105,17 @@ def test_stack_files_hold_no_plain_text_credentials():
 def test_devstack_resources(devstack):
     assert sorted(r.type for r in devstack.registrations) == sorted([
         OPENSTACK_PROVIDER, VOLUME_TYPE_COMPONENT, VOLUME_TYPE, RELEASE_STEP,
-        STORAGE_COMPONENT, CSI_DRIVER, STORAGE_CLASS, CLAIM_TOKEN, CLAIM,
-        WEB_COMPONENT, RC, WEB_COMPONENT, RC, LB_COMPONENT, FLOATING_IP_SWEEP, SERVICE,
+        STORAGE_COMPONENT, CSI_DRIVER, STORAGE_CLASS, CLAIM_TOKEN, CLAIM_RELEASE, CLAIM, CLAIM_READY,
+        WEB_COMPONENT, RC, CONTROLLER_AVAILABLE, WEB_COMPONENT, RC, CONTROLLER_AVAILABLE,
+        LB_COMPONENT, FLOATING_IP_SWEEP, SERVICE, LOAD_BALANCER_READY,
     ])
 
 
 def test_devstack_single_has_no_volume_type(devstack_single):
     assert sorted(r.type for r in devstack_single.registrations) == sorted([
-        NAMESPACE, STORAGE_COMPONENT, CSI_DRIVER, STORAGE_CLASS, CLAIM_TOKEN, CLAIM,
-        WEB_COMPONENT, RC, WEB_COMPONENT, RC, LB_COMPONENT, FLOATING_IP_SWEEP, SERVICE,
+        NAMESPACE, STORAGE_COMPONENT, CSI_DRIVER, STORAGE_CLASS, CLAIM_TOKEN, CLAIM_RELEASE, CLAIM, CLAIM_READY,
+        WEB_COMPONENT, RC, CONTROLLER_AVAILABLE, WEB_COMPONENT, RC, CONTROLLER_AVAILABLE,
+        LB_COMPONENT, FLOATING_IP_SWEEP, SERVICE, LOAD_BALANCER_READY,
     ])
 
 
@@ -179,9 +186,12 @@ def test_claim_uses_the_class_through_its_output(any_stack):
     metadata = claim.inputs["metadata"]
     assert {key: metadata[key] for key in ("name", "namespace")} == {"name": setting(any_stack, "claimName"),
                                                                      "namespace": setting(any_stack, "namespace")}
-    # `up` waits until the claim's capacity is the size it asks for (a resize included).
-    size = f"{setting(any_stack, 'volumeSizeGi')}Gi"
-    assert metadata["annotations"]["pulumi.com/waitFor"] == f"jsonpath={{.status.capacity.storage}}={size}"
+    # The claim waits only to exist; its wait waits for the capacity it asks for (a resize included).
+    assert metadata["annotations"]["pulumi.com/waitFor"] == CREATED_WAIT
+    ready = any_stack.one(CLAIM_READY)
+    assert ready.inputs["size_gi"] == setting(any_stack, "volumeSizeGi")
+    assert claim.urn in all_dependencies(ready)
+    assert ready.urn in all_dependencies(server(any_stack)), "no pod asks for a claim before its wait"
     assert claim.inputs["spec"]["storageClassName"] == storage_class.inputs["metadata"]["name"]
     assert storage_class.urn in claim.property_dependencies["spec"]
     assert claim.inputs["spec"]["resources"]["requests"]["storage"] == f"{setting(any_stack, 'volumeSizeGi')}Gi"
@@ -323,7 +333,7 @@ def test_annotations_and_port_reach_the_service():
         "loadbalancer.openstack.org/health-monitor-max-retries": "3",
         STACK_ANNOTATION: f"{ORGANIZATION}/{PROJECT}/devstack",
         "pulumi.com/patchForce": "true",
-        "pulumi.com/waitFor": "jsonpath={.status.loadBalancer.ingress[0]}",
+        "pulumi.com/waitFor": CREATED_WAIT,
     }
     assert service.inputs["spec"]["ports"][0]["port"] == 8080
     assert run.outputs["url"] == f"http://{FAKE_EXTERNAL_IP}:8080/"
@@ -352,13 +362,13 @@ def controller_outputs(controller) -> dict:
 
 
 def after_octavia(run: ProgramRun) -> dict:
-    """In an update the Service has its address and the cloud controller's annotation; in a
-    preview neither exists yet: the address is unknown, the annotation absent."""
+    """In an update the load balancer's wait gives its address and id; in a preview both are
+    unknown until that wait has run (components/ready_waits.py)."""
     if run.preview:
         # The claim's name too: its replacement token is unknown until it exists
         # (components/replacement_token.py).
-        assert run.unknown_outputs == {"externalIp", "url", "claimName"}
-        return {"loadBalancerId": None}
+        assert run.unknown_outputs == {"externalIp", "url", "loadBalancerId", "claimName"}
+        return {}
     assert run.unknown_outputs == set()
     return {"externalIp": FAKE_EXTERNAL_IP, "url": f"http://{FAKE_EXTERNAL_IP}:{setting(run, 'servicePort')}/",
             "loadBalancerId": FAKE_LOAD_BALANCER_ID}

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 
 import pytest
 from conftest import config_set, converge, lab_pulumi, openstack_fault, planned_changes, run
@@ -120,12 +119,8 @@ def test_up_then_the_articles_checks_then_destroy_leaves_nothing(stack, storage_
     finally:
         set_delays(engine_env, volume_delete=0.3)
     assert code == 0 and document["succeeded"], document.get("error") or stderr[-4000:]
-    # destroy does not wait for the PV and a default-type volume (the CSI driver deletes them
-    # after the claim, as on Devstack); they must be gone soon after.
-    deadline = time.monotonic() + 60
-    while (left := leftovers(engine_env)) and time.monotonic() < deadline:
-        time.sleep(1)
-    assert left == []
+    # destroy returns once the claim's PV and Cinder volume are gone (components/claim_release.py): no sleep.
+    assert leftovers(engine_env) == []
     if stack == "devstack":
         messages = [d["message"] for d in document["diagnostics"]]
         assert any("waiting for Cinder to delete" in m for m in messages), messages

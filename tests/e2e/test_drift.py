@@ -103,8 +103,4 @@ def test_each_drift_is_named_by_verify_and_repaired_as_the_readme_says(project, 
     assert code == 0, destroyed.get("error") or stderr[-4000:]
     messages = " ".join(d["message"] for d in destroyed["diagnostics"])
     assert "left behind" in messages, messages[-2000:]
-    # The PV object goes a moment after its Cinder volume (the CSI provisioner deletes it last).
-    deadline = time.monotonic() + 60
-    while (left := leftovers(engine_env)) and time.monotonic() < deadline:
-        time.sleep(1)
-    assert left == []
+    assert leftovers(engine_env) == []  # right after destroy returns
