@@ -111,6 +111,7 @@ load_balancer = LoadBalancedService(
         target_port=CONTAINER_PORT,
         load_balancer_timeout_minutes=settings.load_balancer_timeout_minutes,
         admin_cloud=settings.admin_cloud,
+        cluster_name=settings.cluster_name,
         load_balancer_annotations=settings.load_balancer_annotations,
     ),
 )

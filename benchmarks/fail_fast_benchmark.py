@@ -54,11 +54,10 @@ def admin_cloud(env: dict):
 
 def octavia_error(env: dict, up_ended: Callable[[], bool]) -> tuple[float, Callable[[], None]]:
     """The lab's fault hook puts the Service's load balancer in ERROR during PENDING_CREATE."""
-    from components.ready_checks import octavia_name
-    from policy.devstack_domain import DEFAULT_CLUSTER_NAME
+    from policy.devstack_domain import load_balancer_name
 
     conn = admin_cloud(env)
-    name = octavia_name(DEFAULT_CLUSTER_NAME, "default", "lb-webserver")
+    name = load_balancer_name("default", "lb-webserver")
     lb = poll("load balancer in PENDING_CREATE", lambda: next(
         (x for x in conn.load_balancer.load_balancers(name=name) if x.provisioning_status == "PENDING_CREATE"),
         None), up_ended)

@@ -57,6 +57,8 @@ class LoadBalancedServiceArgs:
     target_port: int | str  # the pods' port (number or name)
     load_balancer_timeout_minutes: int  # minutes to wait for Octavia on create, update and delete
     admin_cloud: str  # clouds.yaml entry the destroy-time floating IP sweep uses (needs admin)
+    # The cloud controller's --cluster-name: in its load balancer's name and its floating IP's description.
+    cluster_name: str = DEFAULT_CLUSTER_NAME
     load_balancer_annotations: dict[str, str] = field(default_factory=dict)  # OCCM annotations; empty: none
     annotations: dict[str, str] = field(default_factory=dict)  # the program's own (the stack's identity)
 
@@ -74,7 +76,7 @@ class LoadBalancedService(pulumi.ComponentResource):
         self.floating_ip_sweep = FloatingIpSweep(
             f"{resource_name}-floating-ip-sweep",
             FloatingIpSweepArgs(admin_cloud=args.admin_cloud, namespace=args.namespace,
-                                service_name=args.service_name, cluster_name=DEFAULT_CLUSTER_NAME,
+                                service_name=args.service_name, cluster_name=args.cluster_name,
                                 keep=args.load_balancer_annotations.get(KEEP_FLOATING_IP_ANNOTATION) == "true"),
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -100,7 +102,7 @@ class LoadBalancedService(pulumi.ComponentResource):
         self.ready = LoadBalancerReady(
             f"{resource_name}-ready",
             LoadBalancerReadyArgs(namespace=args.namespace,
-                                  service_name=args.service_name, cluster_name=DEFAULT_CLUSTER_NAME,
+                                  service_name=args.service_name, cluster_name=args.cluster_name,
                                   admin_cloud=args.admin_cloud, timeout_minutes=args.load_balancer_timeout_minutes),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.service], replace_with=[self.service]),
         )

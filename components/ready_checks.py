@@ -40,11 +40,6 @@ class Verdict:
 
 # --------------------------------------------------------------------------- load balancer
 
-def octavia_name(cluster: str, namespace: str, service: str) -> str:
-    """The name the cloud controller gives the Service's load balancer (truncated as it does)."""
-    return f"kube_service_{cluster}_{namespace}_{service}"[:255]
-
-
 @dataclass(frozen=True)
 class ServiceView:
     namespace: str

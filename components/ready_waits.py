@@ -41,9 +41,9 @@ from components.ready_checks import (
     ServiceView,
     Verdict,
     controller_verdict,
-    octavia_name,
     service_verdict,
 )
+from policy.devstack_domain import load_balancer_name
 
 POLL_SECONDS = 0.5
 PROGRESS_EVERY_SECONDS = 15.0
@@ -138,7 +138,7 @@ def load_balancer_checker(props: dict[str, Any]) -> Callable[[], Verdict]:
     core = client.CoreV1Api(kube_client(props.get("kubeconfig"), props.get("context")))
     connection = openstack.connect(cloud=props["admin_cloud"])
     namespace, name = props["namespace"], props["name"]
-    lb_name = octavia_name(props["cluster_name"], namespace, name)
+    lb_name = load_balancer_name(namespace, name, props["cluster_name"])
 
     def find_lb(annotated: str | None) -> LoadBalancerView | None:
         try:

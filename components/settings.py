@@ -45,6 +45,7 @@ class Settings:
     namespace: str
     create_namespace: bool
     service_name: str
+    cluster_name: str
     service_port: int
     load_balancer_annotations: dict[str, str]
     load_balancer_timeout_minutes: int
@@ -211,6 +212,7 @@ _KEYS: dict[str, Parser] = {
     "namespace": _LABEL,
     "createNamespace": _boolean(),
     "serviceName": _LABEL,
+    "clusterName": _LABEL,
     "servicePort": _integer(1, 65535),
     "loadBalancerAnnotations": _annotations(),
     "loadBalancerTimeoutMinutes": _integer(1),

@@ -30,6 +30,12 @@ KEEP_FLOATING_IP_ANNOTATION = "loadbalancer.openstack.org/keep-floatingip"
 DEFAULT_CLUSTER_NAME = "kubernetes"
 
 
+def load_balancer_name(namespace: str, service: str, cluster: str = DEFAULT_CLUSTER_NAME) -> str:
+    """The name the OpenStack cloud controller gives a Service's Octavia load balancer, truncated as it
+    does (cloud-provider-openstack pkg/openstack/loadbalancer.go, GetLoadBalancerName: 255 characters)."""
+    return f"kube_service_{cluster}_{namespace}_{service}"[:255]
+
+
 def floating_ip_description(namespace: str, service: str, cluster: str = DEFAULT_CLUSTER_NAME) -> str:
     """What the OpenStack cloud controller writes on the floating IP it makes for a Service, and the one
     way to tell it later (cloud-provider-openstack pkg/openstack/loadbalancer.go, getServiceAddress:

@@ -395,6 +395,13 @@ def test_the_service_goes_before_its_floating_ip_sweep(any_stack):
     assert service.delete_before_replace
 
 
+def test_the_cloud_controllers_cluster_name_reaches_the_sweep_and_the_load_balancers_wait():
+    run = run_program("devstack", False, {"clusterName": "lab-east"})
+    sweep, ready = run.one(FLOATING_IP_SWEEP), run.one(LOAD_BALANCER_READY)
+    assert sweep.inputs["description"].endswith(" from cluster lab-east")
+    assert ready.inputs["cluster_name"] == "lab-east"
+
+
 def test_a_kept_floating_ip_is_not_swept():
     run = run_program("devstack", False, {"loadBalancerAnnotations": {"loadbalancer.openstack.org/keep-floatingip":
                                                                       "true"}})

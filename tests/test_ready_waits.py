@@ -19,7 +19,6 @@ from components.ready_checks import (
     ServiceView,
     Verdict,
     controller_verdict,
-    octavia_name,
     service_verdict,
 )
 from components.ready_waits import ReadyWaitError, ReadyWaitProvider, StillUnknown, wait_until_ready
@@ -56,8 +55,6 @@ def test_ready_needs_both_the_address_and_active():
     assert not service_verdict(with_address, LoadBalancerView("42", "PENDING_UPDATE", "ONLINE"), None).ready
 
 
-def test_octavia_name_is_the_cloud_controllers():
-    assert octavia_name("kubernetes", "default", "lb-webserver") == "kube_service_kubernetes_default_lb-webserver"
 
 
 # --------------------------------------------------------------------------- Multi-Attach

@@ -96,6 +96,7 @@ BAD_VALUES = [
     ("namespace", "my.namespace", "RFC 1123 label"),
     ("namespace", "a" * 64, "RFC 1123 label"),
     ("serviceName", "LB", "RFC 1123 label"),
+    ("clusterName", "my_cluster", "RFC 1123 label"),
     ("servicePort", "0", "from 1 to 65535"),
     ("servicePort", "65536", "from 1 to 65535"),
     ("servicePort", "8_080", "ASCII digits"),

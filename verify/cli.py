@@ -81,9 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     names.add_argument("--namespace", help="namespace of the apps, claim and Service (default: the stack's)")
     names.add_argument("--service-name", help="the LoadBalancer Service (default: the stack's serviceName)")
     names.add_argument("--claim-name", help="the PersistentVolumeClaim (default: the stack's claimName)")
-    names.add_argument("--cluster-name", default="kubernetes",
+    names.add_argument("--cluster-name",
                        help="the cloud controller's cluster name, in the load balancer's name "
-                            "kube_service_<cluster>_<namespace>_<service> (default kubernetes)")
+                            "kube_service_<cluster>_<namespace>_<service> (default: the stack's clusterName)")
     parser.add_argument("--http-deadline", type=in_range(0.1, MAX_DEADLINE, kind=float), default=DEFAULT_HTTP_DEADLINE,
                         metavar="SECONDS",
                         help=f"how long the HTTP probe may take in all (default {DEFAULT_HTTP_DEADLINE:g})")

@@ -16,7 +16,7 @@ import keystoneauth1.exceptions as ksa
 import openstack
 from openstack import exceptions as sdk
 
-from policy.devstack_domain import LOAD_BALANCER_ID_ANNOTATION, floating_ip_description
+from policy.devstack_domain import LOAD_BALANCER_ID_ANNOTATION, floating_ip_description, load_balancer_name
 from verify.facts import (
     Attachment,
     CinderType,
@@ -33,11 +33,6 @@ from verify.target import Target, Unreachable
 
 API_TIMEOUT = 20  # seconds per request
 T = TypeVar("T")
-
-
-def load_balancer_name(cluster_name: str, namespace: str, service: str) -> str:
-    """The name the OpenStack cloud controller gives the Service's load balancer."""
-    return f"kube_service_{cluster_name}_{namespace}_{service}"
 
 
 def _next(cloud: str) -> str:
@@ -145,7 +140,7 @@ class CloudReader:
             found = self._read(f"load balancer {annotated}", lambda: lb_api.get_load_balancer(annotated))
             found_by = "annotation"
         else:
-            name = load_balancer_name(target.cluster_name, target.namespace, target.service_name)
+            name = load_balancer_name(target.namespace, target.service_name, target.cluster_name)
             lookup = f"name {name} (the cloud controller's, cluster name {target.cluster_name})"
             named = self._read(f"load balancers named {name}", lambda: list(lb_api.load_balancers(name=name))) or []
             named = [lb for lb in named if lb.name == name]

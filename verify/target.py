@@ -24,6 +24,7 @@ from components.settings import (
     parse_settings,
 )
 from components.stack_config import PROJECT_DIR, bare, engine_string, project_defaults
+from policy.devstack_domain import DEFAULT_CLUSTER_NAME
 from probe.exit_codes import UsageError
 from probe.pulumi_cli import FAILED, MISSING, TIMED_OUT, PulumiCliError, pulumi_config, pulumi_stack_outputs
 
@@ -56,7 +57,7 @@ class Target:
     load_balancer_id: str | None = None
     kubeconfig: str | None = None  # the stack's kubernetes:kubeconfig (a path or the contents)
     context: str | None = None  # the stack's kubernetes:context
-    cluster_name: str = "kubernetes"
+    cluster_name: str = DEFAULT_CLUSTER_NAME
     image: str = ""  # the declared nginx image
     volume_size_gi: int = 1  # the claim's declared size
     # app name -> the name of its ReplicationController / the pod-template-hash of its template,
@@ -187,7 +188,7 @@ def build_target(stack: str | None, outputs: Mapping[str, Any] | None, config: M
         load_balancer_id=_optional_text(outputs.get("loadBalancerId")),
         kubeconfig=_optional_text(overrides.get("kubeconfig") or config.get("kubernetes:kubeconfig")),
         context=_optional_text(overrides.get("context") or config.get("kubernetes:context")),
-        cluster_name=str(overrides.get("cluster_name") or "kubernetes"),
+        cluster_name=str(overrides.get("cluster_name") or settings.cluster_name),
         image=str(outputs.get("image") or settings.image),
         volume_size_gi=_count(outputs, "volumeSizeGi", settings.volume_size_gi),
         # outputs `serverController`, `lbserverTemplateHash`, ...: one per app, named after it

@@ -28,8 +28,8 @@ from kubernetes import client
 from storage_scenarios import WORKERS, attached_to, blocking_pod, hold_workers, multi_attach_seen
 from test_deploy import cloud, kube, leftovers
 
-from components.ready_checks import MULTI_ATTACH_PREFIX, octavia_name
-from policy.devstack_domain import DEFAULT_CLUSTER_NAME
+from components.ready_checks import MULTI_ATTACH_PREFIX
+from policy.devstack_domain import load_balancer_name
 
 DELAY_SCALE = 0.25  # amphora 60 s, pod start 22 s: each case runs in about 2-3 minutes
 FAIL_WITHIN_SECONDS = 60
@@ -95,7 +95,7 @@ def destroy_leaves_nothing(project: Path, env: dict, stack: str) -> None:
 
 def test_octavia_error_fails_up_within_a_minute_with_octavias_words(project, env):
     conn = cloud(env)
-    name = octavia_name(DEFAULT_CLUSTER_NAME, "default", "lb-webserver")
+    name = load_balancer_name("default", "lb-webserver")
     up = Run(project, env, project.parent / "up", "up", "--stack", "devstack")
     lb = until("a load balancer in PENDING_CREATE",
                lambda: next((x for x in conn.load_balancer.load_balancers(name=name)

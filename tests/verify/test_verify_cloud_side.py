@@ -12,8 +12,8 @@ from fake_openstack import FakeOpenStack
 from verify_builders import fake_sides
 
 from lab.ports import free_port
+from policy.devstack_domain import load_balancer_name
 from verify.cli import main
-from verify.cloud_side import load_balancer_name
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -59,5 +59,5 @@ def test_an_unknown_cloud_exits_3_naming_it(tmp_path, monkeypatch, capsys):
 
 
 def test_the_load_balancer_is_named_as_the_cloud_controller_names_it():
-    assert load_balancer_name("kubernetes", "default", "lb-webserver") == "kube_service_kubernetes_default_lb-webserver"
-    assert load_balancer_name("lab", "apps", "web") == "kube_service_lab_apps_web"
+    assert load_balancer_name("default", "lb-webserver") == "kube_service_kubernetes_default_lb-webserver"
+    assert load_balancer_name("apps", "web", "lab") == "kube_service_lab_apps_web"
