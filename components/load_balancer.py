@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -11,7 +10,7 @@ import pulumi_kubernetes as k8s
 from components.await_annotations import CREATED_WAIT, WAIT_FOR_ANNOTATION
 from components.floating_ip_sweep import FloatingIpSweep, FloatingIpSweepArgs
 from components.ready_waits import LoadBalancerReady, LoadBalancerReadyArgs
-from policy.devstack_domain import DEFAULT_CLUSTER_NAME, KEEP_FLOATING_IP_ANNOTATION, LOAD_BALANCER_ID_ANNOTATION
+from policy.devstack_domain import DEFAULT_CLUSTER_NAME, KEEP_FLOATING_IP_ANNOTATION
 
 
 def service_spec(selector: dict[str, str], service_port: int, target_port: int | str) -> dict:
@@ -26,19 +25,6 @@ def service_spec(selector: dict[str, str], service_port: int, target_port: int |
         "selector": dict(selector),
         "ports": [{"name": "http", "port": service_port, "targetPort": target_port, "protocol": "TCP"}],
     }
-
-
-def external_address(status: Any) -> str | None:
-    """The Service's ingress IP (floating IP or VIP), or its hostname; None until Octavia assigns one."""
-    ingress = (getattr(getattr(status, "load_balancer", None), "ingress", None) or [None])[0]
-    if ingress is None:
-        return None
-    return ingress.ip or ingress.hostname
-
-
-def load_balancer_id(metadata: Any) -> str | None:
-    """The Octavia load balancer's id, which the cloud controller writes on the Service; None until then."""
-    return (getattr(metadata, "annotations", None) or {}).get(LOAD_BALANCER_ID_ANNOTATION)
 
 
 def service_url(address: str | None, service_port: int) -> str | None:

@@ -25,6 +25,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
+
+from policy.devstack_domain import LOAD_BALANCER_ID_ANNOTATION
 
 MULTI_ATTACH_PREFIX = "Multi-Attach error for volume"
 LOAD_BALANCER_STATUS_COMMAND = "openstack loadbalancer status show {id}"
@@ -39,6 +42,19 @@ class Verdict:
 
 
 # --------------------------------------------------------------------------- load balancer
+
+def external_address(status: Any) -> str | None:
+    """The Service's ingress IP (floating IP or VIP), or its hostname; None until Octavia assigns one."""
+    ingress = (getattr(getattr(status, "load_balancer", None), "ingress", None) or [None])[0]
+    if ingress is None:
+        return None
+    return ingress.ip or ingress.hostname
+
+
+def load_balancer_id(metadata: Any) -> str | None:
+    """The Octavia load balancer's id, which the cloud controller writes on the Service; None until then."""
+    return (getattr(metadata, "annotations", None) or {}).get(LOAD_BALANCER_ID_ANNOTATION)
+
 
 @dataclass(frozen=True)
 class ServiceView:

@@ -133,7 +133,7 @@ def load_balancer_checker(props: dict[str, Any]) -> Callable[[], Verdict]:
     import openstack.exceptions as sdk_exceptions
     from kubernetes import client
 
-    from components.load_balancer import external_address, load_balancer_id
+    from components.ready_checks import external_address, load_balancer_id
 
     core = client.CoreV1Api(kube_client(props.get("kubeconfig"), props.get("context")))
     connection = openstack.connect(cloud=props["admin_cloud"])
@@ -232,7 +232,7 @@ def service_outputs(props: dict[str, Any]) -> dict[str, Any]:
     """The Service's address and load balancer id, read as the program read them from its outputs."""
     from kubernetes import client
 
-    from components.load_balancer import external_address, load_balancer_id
+    from components.ready_checks import external_address, load_balancer_id
 
     core = client.CoreV1Api(kube_client(props.get("kubeconfig"), props.get("context")))
     svc = _kube_read(core.read_namespaced_service, props["name"], props["namespace"])

@@ -6,7 +6,8 @@ from types import SimpleNamespace as Obj
 
 import pytest
 
-from components.load_balancer import external_address, load_balancer_id, service_spec, service_url
+from components.load_balancer import service_spec, service_url
+from components.ready_checks import external_address, load_balancer_id
 from components.storage import access_mode, claim_spec, storage_class_parameters
 from components.volume_type import multiattach_extra_specs
 from components.webserver import claim_usage, pod_labels, pod_spec, replication_controller_spec
