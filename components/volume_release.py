@@ -96,6 +96,14 @@ def wait_for_volume_type_release(
         if remaining == []:
             log(f"volume type {type_name!r}: no volume left, it can be deleted")
             return polls
+        stuck = [volume for volume in remaining or [] if volume.status == "error_deleting"]
+        if stuck:
+            raise VolumeReleaseError(
+                f"Cinder failed to delete {', '.join(volume.describe() for volume in stuck)} of type "
+                f"{type_name!r}: error_deleting stays, so the type cannot be deleted. `openstack volume show "
+                f"{stuck[0].id}`; once the backend is fixed an admin can `openstack volume set --state available "
+                f"{stuck[0].id}` and `openstack volume delete {stuck[0].id}`, then run `pulumi destroy` again."
+            )
         left = deadline - clock()
         if left <= 0:
             if remaining is None:

@@ -63,7 +63,7 @@ def test_returns_once_the_volumes_are_gone(cloud):
 
 
 def test_times_out_naming_the_volumes_left(cloud):
-    stuck = [volume("pvc-aaaa", TYPE, status="error_deleting"), volume("pvc-bbbb", TYPE, status="in-use")]
+    stuck = [volume("pvc-aaaa", TYPE, status="deleting"), volume("pvc-bbbb", TYPE, status="in-use")]
     fake = cloud([stuck])
     started = time.monotonic()
     with pytest.raises(VolumeReleaseTimeout) as raised:
@@ -132,6 +132,16 @@ def test_backoff_grows_and_is_bounded_by_the_deadline():
         )
     assert sleeps[:5] == [2, 4, 8, 16, 30]
     assert sum(sleeps) == pytest.approx(100)
+
+
+def test_a_volume_cinder_failed_to_delete_fails_at_once_naming_it():
+    sleeps: list[float] = []
+    listings = iter([[VolumeInfo("1", "pvc-a", "deleting", TYPE)], [VolumeInfo("1", "pvc-a", "error_deleting", TYPE)]])
+    with pytest.raises(VolumeReleaseError) as raised:
+        wait_for_volume_type_release(lambda: next(listings), TYPE, None, 600,
+                                     log=lambda _: None, sleep=sleeps.append, first_delay=2)
+    assert not isinstance(raised.value, VolumeReleaseTimeout) and sleeps == [2]
+    assert "pvc-a (1, error_deleting)" in str(raised.value) and "openstack volume show 1" in str(raised.value)
 
 
 PROPS = {"admin_cloud": "devstack-admin", "volume_type_name": TYPE, "volume_type_id": TYPE_ID, "timeout_seconds": 1}
