@@ -120,9 +120,18 @@ def _kube_read(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         raise StillUnknown(f"Kubernetes unreachable: {error}") from error
 
 
+# The cloud controller's service controller records its events under this component
+# (k8s.io/cloud-provider controllers/service); other controllers' warnings (the EndpointSlice
+# controller's, for one) say nothing of Octavia.
+CLOUD_CONTROLLER_COMPONENT = "service-controller"
+
+
 def last_warning(core, namespace: str, uid: str) -> str | None:
-    events = _kube_read(core.list_namespaced_event, namespace,
-                        field_selector=f"involvedObject.uid={uid},type=Warning").items
+    """The cloud controller's last warning on the Service, in its own words."""
+    events = [event for event in _kube_read(core.list_namespaced_event, namespace,
+                                            field_selector=f"involvedObject.uid={uid},type=Warning").items
+              if (event.source and event.source.component) == CLOUD_CONTROLLER_COMPONENT
+              or event.reporting_component == CLOUD_CONTROLLER_COMPONENT]
     latest = max(events, key=lambda e: (e.last_timestamp or e.event_time or e.metadata.creation_timestamp),
                  default=None)
     return latest.message if latest is not None else None

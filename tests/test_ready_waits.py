@@ -224,3 +224,20 @@ def test_the_waiters_inputs_are_known_in_a_preview():
     for waiter in run.of_type(LB_READY) + run.of_type(RC_AVAILABLE):
         for key in ("kind", "namespace", "name", "timeout_seconds"):
             assert isinstance(waiter.inputs.get(key), (str, int, float)), (waiter.name, key, waiter.inputs.get(key))
+
+
+def test_the_last_warning_is_the_cloud_controllers_not_another_controllers():
+    from types import SimpleNamespace as Obj
+
+    from components.ready_waits import last_warning
+
+    def event(component: str, message: str, second: int) -> Obj:
+        return Obj(source=Obj(component=component), reporting_component=component, message=message,
+                   last_timestamp=second, event_time=None, metadata=Obj(creation_timestamp=second))
+
+    listed = [event("service-controller", "Error syncing load balancer: retry", 1),
+              event("endpoint-slice-controller", "Error updating Endpoint Slices", 2)]
+    core = Obj(list_namespaced_event=lambda namespace, field_selector, **_: Obj(items=listed))
+    assert last_warning(core, "default", "uid-1") == "Error syncing load balancer: retry"
+    listed.pop(0)
+    assert last_warning(core, "default", "uid-1") is None
