@@ -85,11 +85,15 @@ class CinderStorage(pulumi.ComponentResource):
                                args.storage_class_name),
             opts=child,
         )
+        # Between the class and the claim: on destroy its wait for the claim's PV and Cinder volume
+        # runs right after the claim's delete, before the class (and a volume type's release) go.
+        # A plain depends_on: replacing the class does not replace it (the engine replaces only
+        # dependents whose inputs come from a replaced resource).
         self.release = ClaimRelease(
             f"{resource_name}-claim-release",
             ClaimReleaseArgs(namespace=args.namespace, claim_name=args.claim_name, admin_cloud=args.admin_cloud,
                              timeout_minutes=args.volume_release_timeout_minutes),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.storage_class]),
         )
         self.claim = k8s.core.v1.PersistentVolumeClaim(
             f"{resource_name}-claim",

@@ -395,6 +395,13 @@ def test_the_service_goes_before_its_floating_ip_sweep(any_stack):
     assert service.delete_before_replace
 
 
+def test_the_claims_release_sits_between_its_class_and_the_claim(any_stack):
+    """Destroy deletes the claim, waits for its PV and Cinder volume, then deletes the class."""
+    release, claim = any_stack.one(CLAIM_RELEASE), any_stack.one(CLAIM)
+    assert any_stack.one(STORAGE_CLASS).urn in release.dependencies
+    assert release.urn in claim.dependencies
+
+
 def test_the_cloud_controllers_cluster_name_reaches_the_sweep_and_the_load_balancers_wait():
     run = run_program("devstack", False, {"clusterName": "lab-east"})
     sweep, ready = run.one(FLOATING_IP_SWEEP), run.one(LOAD_BALANCER_READY)
