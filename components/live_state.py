@@ -19,7 +19,9 @@ class LiveStateError(RuntimeError):
     """The cluster or the cloud could not be read: the preflight cannot say whether names are free."""
 
 
-def _kube_api(kubeconfig: str | None, context: str | None):
+def kube_api(kubeconfig: str | None, context: str | None):
+    """A client for the cluster of the default Kubernetes provider (kubernetes:kubeconfig, a path or
+    the contents, and kubernetes:context); the one way the program and its waits reach it."""
     import yaml
     from kubernetes import config
 
@@ -91,7 +93,7 @@ def read_cluster(plan: Plan, kubeconfig: str | None, context: str | None) -> lis
     """GETs of the plan's objects as JSON, with the client's kubeconfig handling (auth plugins,
     certificates) but without its typed API classes: importing CoreV1Api and its models took over
     a second of every preview and up, the reads themselves milliseconds."""
-    api = _kube_api(kubeconfig, context)
+    api = kube_api(kubeconfig, context)
 
     def get(ref: ObjectRef, path: str, query: list[tuple[str, str]] | None = None) -> dict | None:
         method, url, headers, _body, _post = api.param_serialize(

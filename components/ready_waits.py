@@ -32,6 +32,7 @@ from typing import Any
 import pulumi
 import pulumi.dynamic
 
+from components.live_state import kube_api
 from components.ready_checks import (
     AttachEvent,
     AttachmentView,
@@ -97,16 +98,6 @@ def wait_until_ready(what: str, check: Callable[[], Verdict], timeout_seconds: f
 
 # --------------------------------------------------------------------------- readers (I/O)
 
-def kube_client(kubeconfig: str | None, context: str | None):
-    """The cluster of the default Kubernetes provider (config kubernetes:kubeconfig / context)."""
-    import yaml
-    from kubernetes import config
-
-    if kubeconfig and kubeconfig.lstrip().startswith(("apiVersion", "{", "clusters", "kind")):
-        return config.new_client_from_config_dict(yaml.safe_load(kubeconfig), context=context)
-    return config.new_client_from_config(config_file=kubeconfig or None, context=context)
-
-
 def _kube_read(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     from kubernetes.client.exceptions import ApiException
 
@@ -144,7 +135,7 @@ def load_balancer_checker(props: dict[str, Any]) -> Callable[[], Verdict]:
 
     from components.ready_checks import external_address, load_balancer_id
 
-    core = client.CoreV1Api(kube_client(props.get("kubeconfig"), props.get("context")))
+    core = client.CoreV1Api(kube_api(props.get("kubeconfig"), props.get("context")))
     connection = openstack.connect(cloud=props["admin_cloud"])
     namespace, name = props["namespace"], props["name"]
     lb_name = load_balancer_name(namespace, name, props["cluster_name"])
@@ -187,7 +178,7 @@ def _pod_view(pod) -> PodView:
 def controller_checker(props: dict[str, Any]) -> Callable[[], Verdict]:
     from kubernetes import client
 
-    api = kube_client(props.get("kubeconfig"), props.get("context"))
+    api = kube_api(props.get("kubeconfig"), props.get("context"))
     core, storage = client.CoreV1Api(api), client.StorageV1Api(api)
     namespace, name = props["namespace"], props["name"]
 
@@ -243,7 +234,7 @@ def service_outputs(props: dict[str, Any]) -> dict[str, Any]:
 
     from components.ready_checks import external_address, load_balancer_id
 
-    core = client.CoreV1Api(kube_client(props.get("kubeconfig"), props.get("context")))
+    core = client.CoreV1Api(kube_api(props.get("kubeconfig"), props.get("context")))
     svc = _kube_read(core.read_namespaced_service, props["name"], props["namespace"])
     return {"external_ip": external_address(svc.status), "load_balancer_id": load_balancer_id(svc.metadata)}
 

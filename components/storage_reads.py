@@ -57,10 +57,10 @@ class KubeReader:
     def __init__(self, kubeconfig: str | None, context: str | None):
         from kubernetes import client
 
-        from components.live_state import LiveStateError, _kube_api
+        from components.live_state import LiveStateError, kube_api
 
         try:
-            api = _kube_api(kubeconfig, context)
+            api = kube_api(kubeconfig, context)
         except LiveStateError as error:
             raise ReadError(str(error)) from error
         self.core = client.CoreV1Api(api)

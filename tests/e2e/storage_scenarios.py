@@ -18,10 +18,10 @@ from openstack import config as os_config
 from openstack import connection
 
 from components.ready_checks import MULTI_ATTACH_PREFIX
+from components.storage_reads import PVC_NAME_METADATA
 
 REPO = Path(__file__).resolve().parents[2]
 WORKERS = ("worker1", "worker2")
-PVC_NAME_METADATA = "csi.storage.k8s.io/pvc/name"
 
 
 def cloud_admin(env: dict) -> connection.Connection:
