@@ -30,9 +30,11 @@ import pulumi
 import pulumi.dynamic
 
 from components.ready_waits import kubernetes_access
-from components.volume_release import FIRST_POLL_DELAY_SECONDS
 
-MAX_POLL_DELAY_SECONDS = 10.0
+# A few GETs a second is cheap for Kubernetes and Cinder, and destroy returns within a second of the
+# volume's deletion (an exponential back-off to 10 s made it return up to 10 s late).
+POLL_SECONDS = 1.0
+PROGRESS_EVERY_SECONDS = 15.0  # an unchanged state is still logged this often
 DONE, WAITING, FAILED = "done", "waiting", "failed"
 # openstack_volumes.go DetachVolume: `available` is already detached, `in-use` is detached, anything
 # else is refused ("can not detach volume ..., its status is ..."); `detaching` passes by itself.
@@ -144,8 +146,7 @@ def wait_for_claim_release(
     log: Callable[[str], None] = lambda message: print(message, file=sys.stderr, flush=True),
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
-    first_delay: float = FIRST_POLL_DELAY_SECONDS,
-    max_delay: float = MAX_POLL_DELAY_SECONDS,
+    poll_seconds: float = POLL_SECONDS,
 ) -> int:
     """Poll until nothing of `claim` is left; returns the number of polls. ClaimReleaseError on a
     failure no retry helps, or after `timeout_seconds` naming each leftover and its cause.
@@ -153,7 +154,7 @@ def wait_for_claim_release(
     from components.volume_release import TransientError
 
     deadline = clock() + timeout_seconds
-    delay, polls, left = first_delay, 0, None
+    polls, left, last_detail, logged_at = 0, None, None, None
     while True:
         polls += 1
         try:
@@ -171,9 +172,11 @@ def wait_for_claim_release(
             causes = "; ".join(why_it_stays(item) for item in left) if left else detail
             raise ClaimReleaseError(f"claim {claim}: after {timeout_seconds:.0f}s still left: {causes}. "
                                     f"Then run `pulumi destroy` again.")
-        log(f"claim {claim}: {detail} ({remaining:.0f}s left)")
-        sleep(min(delay, remaining))
-        delay = min(delay * 2, max_delay)
+        now = clock()
+        if detail != last_detail or logged_at is None or now - logged_at >= PROGRESS_EVERY_SECONDS:
+            log(f"claim {claim}: {detail} ({remaining:.0f}s left)")
+            last_detail, logged_at = detail, now
+        sleep(min(poll_seconds, remaining))
 
 
 def observe_release(kube, cinder, namespace: str, name: str) -> list[Leftover]:

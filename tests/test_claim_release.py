@@ -110,3 +110,10 @@ def test_an_attachment_the_driver_cannot_detach_from_a_volume_in_error_fails_at_
     # the same refusal while Cinder is still detaching the volume (another node's detach) waits
     busy = leftovers_of([pv()], {}, [CinderVolume("v1", "pvc-u1", "detaching")], [attachment("busy")])
     assert decide_release(busy)[0] == WAITING
+
+
+def test_the_loop_polls_every_second_and_logs_a_state_once_until_it_changes():
+    deleting = [Leftover("volume", "pvc-u1", "deleting", "v1")]
+    polls, lines, elapsed = wait([deleting] * 5 + [[]])
+    assert polls == 6 and elapsed == 5.0  # done within a second of the volume's deletion
+    assert len([line for line in lines if "deleting" in line]) == 1, lines

@@ -117,6 +117,22 @@ def octavia_booting(env: dict) -> bool:
                                     for lb in cloud(env).load_balancer.load_balancers())
 
 
+def wait_in_flight(env: dict, resource_type: str = LOAD_BALANCER_READY) -> bool:
+    """The running up's last checkpoint (the file backend's stack file, rewritten at each step)
+    holds a pending create of ``resource_type``: the engine has started that step. Octavia can go
+    PENDING_CREATE a moment before the program registers the wait, so the kill waits for both."""
+    state = Path(env["PULUMI_BACKEND_URL"].removeprefix("file://"))
+    for path in state.glob(f".pulumi/stacks/**/{STACK}.json"):
+        try:
+            latest = json.loads(path.read_text())["checkpoint"].get("latest") or {}
+        except (OSError, ValueError, KeyError, AttributeError):
+            continue  # being rewritten, or not written yet
+        if any(op.get("type") == "creating" and op.get("resource", {}).get("type") == resource_type
+               for op in latest.get("pending_operations") or []):
+            return True
+    return False
+
+
 def interrupted_up(project: Path, env: dict, tmp_path: Path, signum: int) -> tuple[int, dict, list[int]]:
     """`lab-pulumi up` in its own process group, its `pulumi` CLI sent ``signum`` while the
     amphora boots. Returns (lab-pulumi's exit code, its JSON document, the CLI's plugin pids)."""
@@ -126,7 +142,8 @@ def interrupted_up(project: Path, env: dict, tmp_path: Path, signum: int) -> tup
                                "--cwd", str(project), "--json"], cwd=REPO, env=env, stdout=out, stderr=err,
                               start_new_session=True)
     try:
-        wait_until(lambda: up.poll() is not None or octavia_booting(env), 300, "the amphora to boot")
+        wait_until(lambda: up.poll() is not None or (octavia_booting(env) and wait_in_flight(env)), 300,
+                   "the amphora to boot with the load balancer's wait in flight")
         assert up.poll() is None, f"up ended before Octavia booted:\n{stderr.read_text()[-3000:]}"
         cli = wait_until(lambda: pulumi_up_cli(up.pid), 30, "the pulumi up CLI")
         plugins = descendants(cli)
