@@ -1,12 +1,32 @@
 """One module per logical unit of the graph; __main__.py composes them."""
 
 import sys
+import threading
+
+_clients_imported = threading.Event()
+
+
+def wait_for_clients() -> None:
+    """Called before a provider method imports the Kubernetes client or openstacksdk: in the dynamic
+    provider's process they are imported once, by one thread (see below); elsewhere at once."""
+    _clients_imported.wait()
+
+
+def _import_clients() -> None:
+    try:
+        import kubernetes.client  # noqa: F401
+        import openstack  # noqa: F401
+    finally:
+        _clients_imported.set()  # a failed import is raised again, with its message, where it is used
+
 
 if getattr(getattr(sys.modules.get("__main__"), "__spec__", None), "name", None) == "pulumi.dynamic.__main__":
-    # In the dynamic provider's process (`python -m pulumi.dynamic`), whose gRPC threads run several
-    # resources' methods at once: the clients those methods import inside themselves are imported
-    # here, once, before any thread can meet a half-initialised module ("cannot import name ... from
-    # partially initialized module 'requests.utils'", seen when two waits imported them together).
-    # Unpickling any of this package's providers imports this first, under the package's import lock.
-    import kubernetes.client  # noqa: F401
-    import openstack  # noqa: F401
+    # The dynamic provider's process (`python -m pulumi.dynamic`) runs several resources' methods at
+    # once on its gRPC threads: two of them importing these clients together met a half-initialised
+    # module ("cannot import name ... from partially initialized module 'requests.utils'"). One thread
+    # imports them; methods that need them wait for it (wait_for_clients). In the background, because
+    # the first steps (the floating-IP sweep's create, before the Service's) need neither, and the
+    # ~0.6 s of imports were on the path to the load balancer's boot in every preview and up.
+    threading.Thread(target=_import_clients, name="import-clients", daemon=True).start()
+else:
+    _clients_imported.set()

@@ -34,6 +34,7 @@ from typing import Any
 import pulumi
 import pulumi.dynamic
 
+from components import wait_for_clients
 from components.ready_waits import kubernetes_access
 
 POLL_SECONDS = 0.5  # cheap GETs twice a second: a volume in error fails `up` within seconds, a bound claim adds no wait
@@ -63,6 +64,7 @@ class ClaimState:
 
 
 def gib_of(quantity: str | None) -> float | None:
+    wait_for_clients()
     from kubernetes.utils.quantity import parse_quantity
 
     try:

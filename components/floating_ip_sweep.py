@@ -23,6 +23,7 @@ from typing import Any
 import pulumi
 import pulumi.dynamic
 
+from components import wait_for_clients
 from policy.devstack_domain import floating_ip_description
 
 
@@ -62,6 +63,7 @@ def sweep(list_ips: Callable[[], list[FloatingIpInfo]], delete_ip: Callable[[Flo
 
 def openstack_floating_ips(cloud: str) -> tuple[Callable[[], list[FloatingIpInfo]], Callable[[FloatingIpInfo], None]]:
     """List (every project's, with admin credentials) and delete floating IPs through openstacksdk."""
+    wait_for_clients()
     import openstack
 
     try:

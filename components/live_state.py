@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from urllib.parse import quote
 
+from components import wait_for_clients
 from components.ownership import LiveObject, ObjectRef, Plan, annotation_owner, volume_type_owner
 
 REQUEST_TIMEOUT_SECONDS = 10
@@ -22,6 +23,7 @@ class LiveStateError(RuntimeError):
 def kube_api(kubeconfig: str | None, context: str | None):
     """A client for the cluster of the default Kubernetes provider (kubernetes:kubeconfig, a path or
     the contents, and kubernetes:context); the one way the program and its waits reach it."""
+    wait_for_clients()
     import yaml
     from kubernetes import config
 
@@ -35,6 +37,7 @@ def kube_api(kubeconfig: str | None, context: str | None):
 
 
 def _gib(quantity: object) -> float | None:
+    wait_for_clients()
     from kubernetes.utils import parse_quantity
 
     try:
@@ -130,6 +133,7 @@ def read_volume_types(names: list[str], admin_cloud: str) -> list[LiveObject]:
     """The Cinder types of those names, with the owner their description names (admin credentials)."""
     if not names:
         return []
+    wait_for_clients()
     import openstack
 
     try:

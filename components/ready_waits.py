@@ -32,6 +32,7 @@ from typing import Any
 import pulumi
 import pulumi.dynamic
 
+from components import wait_for_clients
 from components.live_state import kube_api
 from components.ready_checks import (
     AttachEvent,
@@ -99,6 +100,7 @@ def wait_until_ready(what: str, check: Callable[[], Verdict], timeout_seconds: f
 # --------------------------------------------------------------------------- readers (I/O)
 
 def _kube_read(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    wait_for_clients()
     from kubernetes.client.exceptions import ApiException
 
     try:
@@ -129,6 +131,7 @@ def last_warning(core, namespace: str, uid: str) -> str | None:
 
 
 def load_balancer_checker(props: dict[str, Any]) -> Callable[[], Verdict]:
+    wait_for_clients()
     import openstack
     import openstack.exceptions as sdk_exceptions
     from kubernetes import client
@@ -176,6 +179,7 @@ def _pod_view(pod) -> PodView:
 
 
 def controller_checker(props: dict[str, Any]) -> Callable[[], Verdict]:
+    wait_for_clients()
     from kubernetes import client
 
     api = kube_api(props.get("kubeconfig"), props.get("context"))
@@ -230,6 +234,7 @@ def wait_for(props: dict[str, Any]) -> dict[str, Any]:
 
 def service_outputs(props: dict[str, Any]) -> dict[str, Any]:
     """The Service's address and load balancer id, read as the program read them from its outputs."""
+    wait_for_clients()
     from kubernetes import client
 
     from components.ready_checks import external_address, load_balancer_id

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from components import wait_for_clients
 from components.volume_release import TransientError
 
 REQUEST_TIMEOUT_SECONDS = 10
@@ -55,6 +56,7 @@ class KubeReader:
     $KUBECONFIG / ~/.kube/config when None)."""
 
     def __init__(self, kubeconfig: str | None, context: str | None):
+        wait_for_clients()
         from kubernetes import client
 
         from components.live_state import LiveStateError, kube_api
@@ -122,6 +124,7 @@ class CinderReader:
     in any project)."""
 
     def __init__(self, cloud: str):
+        wait_for_clients()
         import openstack
         import openstack.exceptions as sdk_exceptions
 

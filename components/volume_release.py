@@ -22,6 +22,8 @@ from typing import Any
 import pulumi
 import pulumi.dynamic
 
+from components import wait_for_clients
+
 FIRST_POLL_DELAY_SECONDS = 2.0
 MAX_POLL_DELAY_SECONDS = 30.0
 
@@ -128,6 +130,7 @@ def openstack_volume_lister(cloud: str) -> Callable[[], list[VolumeInfo]]:
     endpoints and 5xx answers raise TransientError.
     """
     import keystoneauth1.exceptions as ksa_exceptions
+    wait_for_clients()
     import openstack
     import openstack.exceptions as sdk_exceptions
 
