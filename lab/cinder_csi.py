@@ -230,6 +230,11 @@ def backoff_sleeps(initial: float, factor: float, steps: int) -> list[float]:
     return [initial * factor ** step for step in range(steps - 1)]
 
 
+# WaitDiskAttached's sleeps between its checks (diskAttachInitDelay 1 s, diskAttachFactor 1.2,
+# diskAttachSteps 15): what poll_on_backoff follows and what the deploy benchmark's critical path counts.
+ATTACH_BACKOFF = backoff_sleeps(1.0, 1.2, 15)
+
+
 def wait_with_backoff(check: Callable[[], object], schedule: tuple[float, float, int], what: str,
                       sleep: Callable[[float], object]):
     """Check at once, then after each of the backoff's sleeps; CloudError when the checks run out
@@ -301,21 +306,21 @@ def zone_label_patch(node: dict, zone: str | None) -> dict | None:
     return {"metadata": {"labels": {TOPOLOGY_KEY: zone}}}
 
 
-def poll(check: Callable[[], object], timeout: float, what: str, stop: threading.Event,
-         sleep: Callable[[float], object] | None = None, clock: Callable[[], float] = time.monotonic):
-    """Call ``check`` until it returns something true; CloudError after ``timeout`` seconds.
-    The interval grows from 0.1 s by half each time up to 1 s."""
+def poll_on_backoff(check: Callable[[], object], timeout: float, what: str, stop: threading.Event,
+                    initial: float = 1.0, factor: float = 1.2, sleep: Callable[[float], object] | None = None):
+    """WaitDiskAttached / WaitDiskDetached as the real driver checks: at once, then after 1 s,
+    1.2 s, 1.44 s... (wait.ExponentialBackoff), never sooner; CloudError once ``timeout`` seconds
+    of sleeps are spent (the real driver's is the backoff's whole length)."""
     sleep = sleep or stop.wait
-    deadline = clock() + timeout
-    interval = 0.1
+    slept, pause = 0.0, initial
     while True:
         result = check()
         if result:
             return result
-        if clock() > deadline or stop.is_set():
+        if slept + pause > timeout or stop.is_set():
             raise CloudError(f"timed out after {timeout:.0f} s waiting for {what}")
-        sleep(interval)
-        interval = min(1.0, interval * 1.5)
+        sleep(pause)
+        slept, pause = slept + pause, pause * factor
 
 
 # --------------------------------------------------------------------------- OpenStack side
@@ -687,7 +692,7 @@ class CinderCSI:
         return required_bytes, True
 
     def _wait(self, check: Callable[[], object], what: str, timeout: float | None = None):
-        return poll(check, self.wait_timeout if timeout is None else timeout, what, self.stop_event)
+        return poll_on_backoff(check, self.wait_timeout if timeout is None else timeout, what, self.stop_event)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,6 +3,7 @@ operations against a fake Cinder/Nova and a fake API server (no Go tools)."""
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 from kubernetes import client
@@ -292,3 +293,12 @@ def test_expand_of_a_volume_still_extending_is_refused_for_a_retry():
     driver, _ = controller(cloud)
     with pytest.raises(CloudError, match="Could not resize volume"):
         driver.expand_volume("v1", 2 * csi.GIB)
+
+
+def test_the_attach_and_detach_waits_check_no_sooner_than_the_real_drivers_backoff():
+    answers, slept = iter([None, None, None, {"id": "v1"}]), []
+    found = csi.poll_on_backoff(lambda: next(answers), 72.0, "volume v1 to be attached", threading.Event(),
+                                sleep=slept.append)
+    assert found == {"id": "v1"} and slept == pytest.approx([1.0, 1.2, 1.44])
+    with pytest.raises(csi.CloudError, match="waiting for volume v1 to detach"):
+        csi.poll_on_backoff(lambda: None, 3.0, "volume v1 to detach", threading.Event(), sleep=slept.append)
