@@ -26,10 +26,12 @@ that many replicas per app: `up`'s wall time, `python -m verify`'s, and the prob
 verdict that every load-balanced pod answered (python -m probe --min-pods N --min-nodes 2), then
 the curve's growth exponent between points (1 is linear).
 
-Critical path, from the graph: the Service's load balancer (amphora boot, then the cloud
-controller's listener, pool and one change per member, each an Octavia update) runs beside the
-storage chain (the claim's Cinder volume, then the storage pods' start) and the load-balanced
-pods' start; `up` ends when the slowest of the three ends.
+Critical path, from the graph and the real services' own behaviour: the Service's load balancer
+(the amphora boot of a fully populated create, seen by the cloud controller's ACTIVE polling on its
+1 s x1.2 backoff) runs beside the storage chain (the claim's Cinder volume, one attach seen by the
+driver's WaitDiskAttached on the same backoff, the storage pods' start) and the load-balanced pods'
+start; `up` ends when the slowest of the three ends. The multi-attach volume's later attaches,
+refused while another is in progress and retried, are not counted.
 """
 from __future__ import annotations
 
@@ -49,20 +51,35 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from lab import profiles  # noqa: E402 - after the sys.path line, so it runs from any folder
-from lab.cluster import ClusterShape  # noqa: E402 - same
+from lab.cinder_csi import ATTACH_BACKOFF  # noqa: E402 - same
+from lab.cloud_controller import ACTIVE_STEPS, exponential_waits  # noqa: E402 - same
 
 PROFILE = "devstack"
 PROVIDER_TYPE_PREFIX = "pulumi:providers:"
 
 
+def first_check_at_or_after(seconds: float, sleeps: Iterable[float]) -> float:
+    """When a controller polling on ``sleeps`` (check at once, then after each sleep) first sees
+    a state that arrives ``seconds`` after its wait began."""
+    elapsed = 0.0
+    for pause in sleeps:
+        if elapsed >= seconds:
+            return elapsed
+        elapsed += pause
+    return elapsed
+
+
 def critical_path_seconds(scale: float, profile: str = PROFILE) -> tuple[float, dict[str, float]]:
+    """The longest chain of the real services' own delays, with each controller's polling as the
+    doubles play it (nothing of Pulumi, the program or the lab's start in it)."""
     delays = profiles.delays(profile, scale)
-    members = sum(1 for node in ClusterShape().nodes if not node.control_plane)
     chains = {
-        "load balancer (amphora boot + listener + pool + members)":
-            delays.amphora_boot + (2 + members) * delays.lb_update,
-        "storage (Cinder volume + attach + pod start)":
-            delays.volume_create + delays.volume_attach + delays.pod_start,
+        # OCCM 2.36 creates the load balancer fully populated (listeners, pools, members in the one
+        # POST) and polls it for ACTIVE on its backoff (1 s, x1.2): it sees the booted amphora late.
+        "load balancer (amphora boot, seen by the cloud controller's ACTIVE polling)":
+            first_check_at_or_after(delays.amphora_boot, exponential_waits(ACTIVE_STEPS)),
+        "storage (Cinder volume + one attach seen by WaitDiskAttached + pod start)":
+            delays.volume_create + first_check_at_or_after(delays.volume_attach, ATTACH_BACKOFF) + delays.pod_start,
         "load-balanced pods (pod start)": delays.pod_start,
     }
     return max(chains.values()), chains

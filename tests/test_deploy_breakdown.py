@@ -13,7 +13,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from deploy_benchmark import (  # noqa: E402 - after the sys.path line
     before_first_phase,
     counts,
+    critical_path_seconds,
     ending_chain,
+    first_check_at_or_after,
     growth_exponents,
     phase_breakdown,
     render_breakdown,
@@ -124,3 +126,18 @@ def test_the_scaling_list_is_increasing_whole_numbers(text):
 
 def test_the_scaling_list_parses():
     assert counts("8,32,128") == [8, 32, 128]
+
+
+def test_a_polling_controller_sees_a_state_at_its_first_check_after_it_arrives():
+    sleeps = [1.0, 1.2, 1.44, 1.728]
+    assert first_check_at_or_after(0.0, sleeps) == 0.0
+    assert first_check_at_or_after(1.0, sleeps) == 1.0
+    assert first_check_at_or_after(1.1, sleeps) == pytest.approx(2.2)
+    assert first_check_at_or_after(4.0, sleeps) == pytest.approx(5.368)
+
+
+def test_the_critical_path_counts_the_cloud_controllers_polling_of_the_amphora_boot():
+    # devstack x 0.1: a 24 s boot, seen at the backoff's check at 25.96 s (1 + 1.2 + ... + 1.2**9)
+    critical, chains = critical_path_seconds(0.1, "devstack")
+    assert critical == pytest.approx(sum(1.2 ** i for i in range(10)))
+    assert max(chains, key=chains.get).startswith("load balancer")
