@@ -52,7 +52,7 @@ sys.path.insert(0, str(REPO))
 
 from lab import profiles  # noqa: E402 - after the sys.path line, so it runs from any folder
 from lab.cinder_csi import ATTACH_BACKOFF  # noqa: E402 - same
-from lab.cloud_controller import ACTIVE_STEPS, exponential_waits  # noqa: E402 - same
+from lab.cloud_controller import ACTIVE_BACKOFF  # noqa: E402 - same
 
 PROFILE = "devstack"
 PROVIDER_TYPE_PREFIX = "pulumi:providers:"
@@ -77,7 +77,7 @@ def critical_path_seconds(scale: float, profile: str = PROFILE) -> tuple[float, 
         # OCCM 2.36 creates the load balancer fully populated (listeners, pools, members in the one
         # POST) and polls it for ACTIVE on its backoff (1 s, x1.2): it sees the booted amphora late.
         "load balancer (amphora boot, seen by the cloud controller's ACTIVE polling)":
-            first_check_at_or_after(delays.amphora_boot, exponential_waits(ACTIVE_STEPS)),
+            first_check_at_or_after(delays.amphora_boot, ACTIVE_BACKOFF),
         "storage (Cinder volume + one attach seen by WaitDiskAttached + pod start)":
             delays.volume_create + first_check_at_or_after(delays.volume_attach, ATTACH_BACKOFF) + delays.pod_start,
         "load-balanced pods (pod start)": delays.pod_start,

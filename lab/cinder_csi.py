@@ -79,6 +79,7 @@ from kubernetes.utils.quantity import parse_quantity
 
 from lab import daemon, profiles
 from lab.csi_resizer import Resizer
+from lab.kube.backoff import backoff_seconds, backoff_sleeps, check_on_backoff, sleeps_within
 from lab.kube.client import api_client, meta, name_key, namespaced_key, raw, remove_finalizer, rfc3339, server_id_of
 from lab.kube.events import Recorder
 from lab.kube.informer import Informer, start_and_sync
@@ -205,11 +206,6 @@ def device_path(volume: dict, server_id: str) -> str:
 ALREADY_DETACHED, DETACH, WAIT_DETACHED = "detached", "detach", "wait"
 
 
-def backoff_seconds(initial: float, factor: float, steps: int) -> float:
-    """How long k8s.io/apimachinery's wait.ExponentialBackoff sleeps in all (no jitter)."""
-    return sum(initial * factor ** step for step in range(steps))
-
-
 # The real driver's WaitDiskAttached / WaitDiskDetached (pkg/csi/cinder/openstack/
 # openstack_volumes.go): ExponentialBackoff from 1 s, factor 1.2, 15 steps (~72 s) for an attach,
 # 13 (~48 s) for a detach; fixed in the driver, whatever the cloud's speed. A detach that finds
@@ -225,11 +221,6 @@ VOLUME_ERROR_STATES = ("error", "error_extending", "error_deleting")
 EXTEND_IN_USE_MICROVERSION = "3.42"
 
 
-def backoff_sleeps(initial: float, factor: float, steps: int) -> list[float]:
-    """The sleeps of wait.ExponentialBackoff: ``steps`` checks, a sleep between two (no jitter)."""
-    return [initial * factor ** step for step in range(steps - 1)]
-
-
 # WaitDiskAttached's sleeps between its checks (diskAttachInitDelay 1 s, diskAttachFactor 1.2,
 # diskAttachSteps 15): what poll_on_backoff follows and what the deploy benchmark's critical path counts.
 ATTACH_BACKOFF = backoff_sleeps(1.0, 1.2, 15)
@@ -239,14 +230,10 @@ def wait_with_backoff(check: Callable[[], object], schedule: tuple[float, float,
                       sleep: Callable[[float], object]):
     """Check at once, then after each of the backoff's sleeps; CloudError when the checks run out
     ("timeout on waiting for ..."). ``check`` may raise CloudError to stop early."""
-    sleeps = backoff_sleeps(*schedule)
-    for pause in [*sleeps, None]:
-        result = check()
-        if result:
-            return result
-        if pause is None or sleep(pause):
-            break
-    raise CloudError(f"timeout on waiting for {what}")
+    result = check_on_backoff(check, backoff_sleeps(*schedule), sleep)
+    if result is None:
+        raise CloudError(f"timeout on waiting for {what}")
+    return result
 
 
 def extend_microversion(status: str | None) -> str | None:
@@ -307,20 +294,14 @@ def zone_label_patch(node: dict, zone: str | None) -> dict | None:
 
 
 def poll_on_backoff(check: Callable[[], object], timeout: float, what: str, stop: threading.Event,
-                    initial: float = 1.0, factor: float = 1.2, sleep: Callable[[float], object] | None = None):
+                    sleep: Callable[[float], object] | None = None):
     """WaitDiskAttached / WaitDiskDetached as the real driver checks: at once, then after 1 s,
     1.2 s, 1.44 s... (wait.ExponentialBackoff), never sooner; CloudError once ``timeout`` seconds
     of sleeps are spent (the real driver's is the backoff's whole length)."""
-    sleep = sleep or stop.wait
-    slept, pause = 0.0, initial
-    while True:
-        result = check()
-        if result:
-            return result
-        if slept + pause > timeout or stop.is_set():
-            raise CloudError(f"timed out after {timeout:.0f} s waiting for {what}")
-        sleep(pause)
-        slept, pause = slept + pause, pause * factor
+    result = check_on_backoff(check, sleeps_within(timeout), sleep or stop.wait)
+    if result is None:
+        raise CloudError(f"timed out after {timeout:.0f} s waiting for {what}")
+    return result
 
 
 # --------------------------------------------------------------------------- OpenStack side

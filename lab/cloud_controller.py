@@ -66,6 +66,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from lab import daemon
+from lab.kube.backoff import backoff_sleeps, check_on_backoff
 from lab.kube.client import api_client, meta, raw
 from lab.kube.events import Recorder
 from lab.kube.informer import Informer
@@ -93,6 +94,7 @@ OUR_FLOATING_IP = re.compile("Floating IP for Kubernetes external service")  # d
 RETRY_START, RETRY_MAX, NODE_SYNC_PERIOD = 5.0, 300.0, 100.0
 # OCCM's waits (pkg/util/openstack/loadbalancer.go): exponential backoff from 1 s by 1.2.
 ACTIVE_STEPS, DELETE_STEPS = 24, 13  # ~5.4 min for ACTIVE, ~32 s for a delete
+ACTIVE_BACKOFF, DELETE_BACKOFF = backoff_sleeps(1.0, 1.2, ACTIVE_STEPS), backoff_sleeps(1.0, 1.2, DELETE_STEPS)
 
 
 class ServiceError(Exception):
@@ -203,22 +205,6 @@ def load_balancer_request(svc: dict, cluster: str, nodes: list[tuple[str, str]],
     return {"loadbalancer": {
         "name": full, "description": f"Kubernetes external service {namespace}/{name} from cluster {cluster}",
         "vip_subnet_id": vip_subnet, "tags": [full], "listeners": listeners}}
-
-
-def exponential_waits(steps: int, start: float = 1.0, factor: float = 1.2) -> list[float]:
-    """wait.ExponentialBackoff's sleeps between its ``steps`` checks."""
-    return [start * factor ** i for i in range(max(0, steps - 1))]
-
-
-def wait_for(check: Callable[[], bool], waits: list[float], sleep: Callable[[float], object]) -> bool:
-    """Check, then sleep each of ``waits`` and check again; True as soon as a check is."""
-    if check():
-        return True
-    for seconds in waits:
-        sleep(seconds)
-        if check():
-            return True
-    return False
 
 
 @dataclass
@@ -388,7 +374,7 @@ class CloudController:
                 raise ServiceError(f"loadbalancer {lb_id} has gone into ERROR state")
             return status == "ACTIVE"
 
-        if not wait_for(active, exponential_waits(ACTIVE_STEPS), self._sleep):
+        if not check_on_backoff(active, ACTIVE_BACKOFF, self._sleep):
             raise ServiceError(f"timeout waiting for the loadbalancer {lb_id} ACTIVE")
 
     def _vip_subnet(self, svc: dict, nodes: list[tuple[str, str]]) -> str:
@@ -620,7 +606,7 @@ class CloudController:
                     log.info("%s/%s: deleting load balancer %s", m.get("namespace"), m["name"], lb.id)
                 except exceptions.ConflictException as error:
                     raise ServiceError(f"load balancer {lb.id} is {lb.provisioning_status}: {error}") from error
-            if not wait_for(lambda: self._lb_status(lb.id) in (None, "DELETED"), exponential_waits(DELETE_STEPS),
+            if not check_on_backoff(lambda: self._lb_status(lb.id) in (None, "DELETED"), DELETE_BACKOFF,
                             self._sleep):
                 raise ServiceError(f"timeout waiting for the loadbalancer {lb.id} to be deleted")
         if not m.get("deletionTimestamp"):

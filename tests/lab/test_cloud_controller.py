@@ -10,6 +10,7 @@ from kubernetes import client
 from openstack import exceptions
 
 from lab import cloud_controller as cc
+from lab.kube.backoff import check_on_backoff
 from policy.devstack_domain import floating_ip_description
 
 CLUSTER = "kubernetes"
@@ -74,13 +75,13 @@ def test_only_the_controllers_own_floating_ips_are_recognised():
 
 
 def test_the_active_wait_backs_off_from_one_second_for_about_five_minutes():
-    waits = cc.exponential_waits(cc.ACTIVE_STEPS)
+    waits = cc.ACTIVE_BACKOFF
     assert waits[:3] == [1.0, 1.2, 1.44] and 300 < sum(waits) < 360
     slept = []
     answers = iter([False, False, True])
-    assert cc.wait_for(lambda: next(answers), waits, slept.append)
+    assert check_on_backoff(lambda: next(answers), waits, slept.append)
     assert slept == [1.0, 1.2]
-    assert not cc.wait_for(lambda: False, [0.5, 0.5], slept.append)
+    assert not check_on_backoff(lambda: False, [0.5, 0.5], slept.append)
 
 
 def test_only_events_make_work_no_resync():
