@@ -129,8 +129,8 @@ def openstack_volume_lister(cloud: str) -> Callable[[], list[VolumeInfo]]:
     Authentication and configuration errors raise VolumeReleaseError; unreachable
     endpoints and 5xx answers raise TransientError.
     """
+    wait_for_clients()  # keystoneauth1 comes with openstacksdk: imported by the same one thread
     import keystoneauth1.exceptions as ksa_exceptions
-    wait_for_clients()
     import openstack
     import openstack.exceptions as sdk_exceptions
 
