@@ -20,7 +20,6 @@ inside its methods.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,12 +28,12 @@ from typing import Any
 import pulumi
 import pulumi.dynamic
 
+from components.progress import ProgressLog, to_stderr
 from components.ready_waits import kubernetes_access
 
 # A few GETs a second is cheap for Kubernetes and Cinder, and destroy returns within a second of the
 # volume's deletion (an exponential back-off to 10 s made it return up to 10 s late).
 POLL_SECONDS = 1.0
-PROGRESS_EVERY_SECONDS = 15.0  # an unchanged state is still logged this often
 DONE, WAITING, FAILED = "done", "waiting", "failed"
 # openstack_volumes.go DetachVolume: `available` is already detached, `in-use` is detached, anything
 # else is refused ("can not detach volume ..., its status is ..."); `detaching` passes by itself.
@@ -143,7 +142,7 @@ def wait_for_claim_release(
     claim: str,
     timeout_seconds: float,
     *,
-    log: Callable[[str], None] = lambda message: print(message, file=sys.stderr, flush=True),
+    log: Callable[[str], None] = to_stderr,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     poll_seconds: float = POLL_SECONDS,
@@ -154,7 +153,8 @@ def wait_for_claim_release(
     from components.volume_release import TransientError
 
     deadline = clock() + timeout_seconds
-    polls, left, last_detail, logged_at = 0, None, None, None
+    polls, left = 0, None
+    progress = ProgressLog(log)
     while True:
         polls += 1
         try:
@@ -172,10 +172,7 @@ def wait_for_claim_release(
             causes = "; ".join(why_it_stays(item) for item in left) if left else detail
             raise ClaimReleaseError(f"claim {claim}: after {timeout_seconds:.0f}s still left: {causes}. "
                                     f"Then run `pulumi destroy` again.")
-        now = clock()
-        if detail != last_detail or logged_at is None or now - logged_at >= PROGRESS_EVERY_SECONDS:
-            log(f"claim {claim}: {detail} ({remaining:.0f}s left)")
-            last_detail, logged_at = detail, now
+        progress.update(detail, clock(), f"claim {claim}: {detail} ({remaining:.0f}s left)")
         sleep(min(poll_seconds, remaining))
 
 

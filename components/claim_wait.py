@@ -25,7 +25,6 @@ imports its clients inside its methods (dynamic providers run in another process
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,10 +34,10 @@ import pulumi
 import pulumi.dynamic
 
 from components import wait_for_clients
+from components.progress import ProgressLog, to_stderr
 from components.ready_waits import kubernetes_access
 
 POLL_SECONDS = 0.5  # cheap GETs twice a second: a volume in error fails `up` within seconds, a bound claim adds no wait
-PROGRESS_EVERY_SECONDS = 20.0  # an unchanged state is still logged this often
 CINDER_FAILED_STATUSES = ("error", "error_extending")  # no retry leaves them
 CINDER_PENDING_STATUSES = ("creating", "extending", "downloading")
 READY, WAITING, FAILED = "ready", "waiting", "failed"
@@ -117,7 +116,7 @@ def wait_for_claim(
     size_gi: int,
     timeout_seconds: float,
     *,
-    log: Callable[[str], None] = lambda message: print(message, file=sys.stderr, flush=True),
+    log: Callable[[str], None] = to_stderr,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     poll_seconds: float = POLL_SECONDS,
@@ -134,11 +133,11 @@ def wait_for_claim(
     others_failed, on_failure = others_failed or shared_is_set, on_failure or shared_set
     start = clock()
     deadline = start + timeout_seconds
-    last_logged, last_detail = None, None
+    progress = ProgressLog(log)
     while True:
         if others_failed():
             raise ClaimFailed(f"claim {namespace}/{name}: not waited for further, another wait of this update "
-                              f"failed (last seen: {last_detail or 'nothing yet'}); the next `pulumi up` waits again")
+                              f"failed (last seen: {progress.last or 'nothing yet'}); the next `pulumi up` waits again")
         try:
             verdict, detail = decide(observe(), namespace, name, size_gi)
         except TransientError as error:
@@ -154,9 +153,7 @@ def wait_for_claim(
             on_failure()
             raise ClaimWaitTimeout(f"{detail}, after {timeout_seconds:.0f}s. "
                                    f"{look_further(namespace, name, None)}")
-        if detail != last_detail or last_logged is None or now - last_logged >= PROGRESS_EVERY_SECONDS:
-            log(f"{detail} ({now - start:.0f}s, {deadline - now:.0f}s left)")
-            last_logged, last_detail = now, detail
+        progress.update(detail, now, f"{detail} ({now - start:.0f}s, {deadline - now:.0f}s left)")
         sleep(min(poll_seconds, deadline - now))
 
 

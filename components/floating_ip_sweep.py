@@ -15,7 +15,6 @@ methods (it runs in the engine's provider host, from the project folder).
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +23,7 @@ import pulumi
 import pulumi.dynamic
 
 from components import wait_for_clients
+from components.progress import to_stderr
 from policy.devstack_domain import floating_ip_description
 
 
@@ -45,7 +45,7 @@ def orphans(ips: Iterable[FloatingIpInfo], description: str) -> list[FloatingIpI
 
 
 def sweep(list_ips: Callable[[], list[FloatingIpInfo]], delete_ip: Callable[[FloatingIpInfo], None],
-          description: str, log: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True)
+          description: str, log: Callable[[str], None] = to_stderr
           ) -> list[FloatingIpInfo]:
     """Delete the orphans; returns them. A failed delete stops with the ones left named."""
     found = orphans(list_ips(), description)

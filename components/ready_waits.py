@@ -22,7 +22,6 @@ read); delete does nothing.
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -34,6 +33,7 @@ import pulumi.dynamic
 
 from components import wait_for_clients
 from components.live_state import kube_api
+from components.progress import ProgressLog, to_stderr
 from components.ready_checks import (
     AttachEvent,
     AttachmentView,
@@ -48,7 +48,6 @@ from components.ready_checks import (
 from policy.devstack_domain import load_balancer_name
 
 POLL_SECONDS = 0.5
-PROGRESS_EVERY_SECONDS = 15.0
 CONTROLLER_TIMEOUT_SECONDS = 600  # pulumi-kubernetes' fixed ReplicationController await
 REQUEST_TIMEOUT_SECONDS = 10
 
@@ -65,18 +64,18 @@ class StillUnknown(Exception):
 
 
 def wait_until_ready(what: str, check: Callable[[], Verdict], timeout_seconds: float, *,
-                     log: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
+                     log: Callable[[str], None] = to_stderr,
                      sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
                      others_failed: Callable[[], bool] = UPDATE_FAILED.is_set,
                      on_failure: Callable[[], None] = UPDATE_FAILED.set) -> Verdict:
     """Poll `check` until ready; raise ReadyWaitError at a definitive failure, when another wait of
     the update failed, or at the bound (naming the last progress)."""
     start = clock()
-    last_progress, logged_at = "", None
+    progress = ProgressLog(log)
     while True:
         if others_failed():
             raise ReadyWaitError(f"{what}: not waited for further, another wait of this update failed "
-                                 f"(last seen: {last_progress or 'nothing yet'})")
+                                 f"(last seen: {progress.last or 'nothing yet'})")
         try:
             verdict = check()
         except StillUnknown as error:
@@ -91,9 +90,7 @@ def wait_until_ready(what: str, check: Callable[[], Verdict], timeout_seconds: f
         if elapsed >= timeout_seconds:
             on_failure()
             raise ReadyWaitError(f"{what}: not ready after {timeout_seconds:.0f}s: {verdict.progress}")
-        if verdict.progress != last_progress or logged_at is None or elapsed - logged_at >= PROGRESS_EVERY_SECONDS:
-            log(f"{what}: waiting: {verdict.progress} ({elapsed:.0f}s)")
-            last_progress, logged_at = verdict.progress, elapsed
+        progress.update(verdict.progress, elapsed, f"{what}: waiting: {verdict.progress} ({elapsed:.0f}s)")
         sleep(min(POLL_SECONDS, max(0.1, timeout_seconds - elapsed)))
 
 

@@ -13,7 +13,6 @@ methods, as dynamic providers are serialized and run in the engine's own process
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import pulumi
 import pulumi.dynamic
 
 from components import wait_for_clients
+from components.progress import to_stderr
 
 FIRST_POLL_DELAY_SECONDS = 2.0
 MAX_POLL_DELAY_SECONDS = 30.0
@@ -74,7 +74,7 @@ def wait_for_volume_type_release(
     type_id: str | None,
     timeout_seconds: float,
     *,
-    log: Callable[[str], None] = lambda message: print(message, file=sys.stderr, flush=True),
+    log: Callable[[str], None] = to_stderr,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     first_delay: float = FIRST_POLL_DELAY_SECONDS,
