@@ -16,9 +16,13 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from policy.devstack_domain import DEFAULT_CLUSTER_NAME
+
 # Not routed anywhere: Service ClusterIPs are allocated from it, nothing is sent to them.
 SERVICE_CIDR = "10.96.0.0/16"
-CLUSTER_NAME = "kubernetes"
+# The controllers' --cluster-name: the cloud controller's default, so the shipped stacks need no
+# `clusterName`, as on a Devstack whose cloud controller runs with its defaults.
+CLUSTER_NAME = DEFAULT_CLUSTER_NAME
 
 
 class LabError(RuntimeError):
