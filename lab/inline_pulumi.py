@@ -154,14 +154,33 @@ def policy_launcher(pack: Path, folder: Path) -> Path:
 
 
 def stack_for(name: str, project: Path, mark: Callable[[str], None] = lambda _event: None) -> auto.Stack:
-    settings = auto.LocalWorkspaceOptions(
+    """The stack, as `pulumi <operation> --stack NAME` takes it: an existing one is used as it is
+    (the CLI's `--stack` selects nothing, and a `pulumi stack select` cost 0.2 s per command);
+    a new one is created and selected (`pulumi stack init`), so that the probe and verify find it
+    without --stack, as after `pulumi stack init` on a Devstack."""
+    project_name = _project_name(project)
+    workspace = auto.LocalWorkspace(
         work_dir=str(project),
+        program=program_for(project, mark),
         # Dynamic providers run `python -m pulumi.dynamic` from this virtualenv (the language
         # host would set it from Pulumi.yaml's `virtualenv` option).
         env_vars={"PULUMI_RUNTIME_VIRTUALENV": sys.prefix},
     )
-    return auto.create_or_select_stack(stack_name=name, project_name=_project_name(project),
-                                       program=program_for(project, mark), opts=settings)
+    if stack_file_exists(os.environ.get("PULUMI_BACKEND_URL", ""), project_name, name):
+        workspace.select_stack = lambda _name: None  # this Stack's construction only: nothing to select
+        stack = auto.Stack.select(name, workspace)
+        del workspace.select_stack
+        return stack
+    return auto.Stack.create_or_select(name, workspace)
+
+
+def stack_file_exists(backend_url: str, project: str, stack: str) -> bool:
+    """Whether a file backend holds the stack's checkpoint (`<root>/.pulumi/stacks/<project>/<stack>.json`,
+    maybe gzipped); False for any other backend, which is then asked through the CLI."""
+    if not backend_url.startswith("file://"):
+        return False
+    folder = Path(backend_url.removeprefix("file://")).expanduser() / ".pulumi" / "stacks" / project
+    return any((folder / f"{stack}{suffix}").is_file() for suffix in (".json", ".json.gz"))
 
 
 def _project_name(project: Path) -> str:

@@ -1,5 +1,6 @@
-"""lab/inline_pulumi.py's own parts: the timeline it records from engine events, and `up` without
-the Automation API's reads after it (the outputs come from the update's root-stack event)."""
+"""lab/inline_pulumi.py's own parts: the timeline it records from engine events, `up` without
+the Automation API's reads after it (the outputs come from the update's root-stack event), and
+how it tells an existing stack of a file backend."""
 from __future__ import annotations
 
 import sys
@@ -8,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 from pulumi.automation import events
 
-from lab.inline_pulumi import ROOT_STACK_TYPE, Collector, program_for, up_as_the_cli_does
+from lab.inline_pulumi import ROOT_STACK_TYPE, Collector, program_for, stack_file_exists, up_as_the_cli_does
 
 STACK_URN = "urn:pulumi:dev::proj::pulumi:pulumi:Stack::proj-dev"
 CLAIM_URN = "urn:pulumi:dev::proj::kubernetes:core/v1:PersistentVolumeClaim::claim"
@@ -84,3 +85,18 @@ def test_a_secret_output_is_read_from_the_stack_as_the_event_masks_it():
     stack = FakeStack(collector, {"token": "[secret]"}, stored={"token": "s3cr3t"})
     assert up_as_the_cli_does(stack, collector) == {"token": "s3cr3t"}
     assert stack.cli_reads == 1
+
+
+def test_a_stack_exists_when_its_file_backend_holds_its_checkpoint(tmp_path):
+    folder = tmp_path / ".pulumi" / "stacks" / "proj"
+    folder.mkdir(parents=True)
+    (folder / "dev.json").write_text("{}")
+    (folder / "zipped.json.gz").write_bytes(b"")
+    backend = f"file://{tmp_path}"
+    assert stack_file_exists(backend, "proj", "dev")
+    assert stack_file_exists(backend, "proj", "zipped")
+    assert not stack_file_exists(backend, "proj", "new")
+    assert not stack_file_exists(backend, "other", "dev"), "stacks are per project"
+    # Another backend, or none given: not known here, the CLI is asked.
+    assert not stack_file_exists("https://api.pulumi.com", "proj", "dev")
+    assert not stack_file_exists("", "proj", "dev")

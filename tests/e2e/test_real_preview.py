@@ -70,3 +70,21 @@ def test_a_mandatory_policy_hit_fails_the_real_preview_with_the_policys_message(
     mandatory = [v for v in document["policyViolations"] if v["enforcementLevel"] == "mandatory"]
     assert [v["policy"] for v in mandatory] == ["cinder-csi-provisioner"], mandatory
     assert "cinder.csi.openstack.org" in mandatory[0]["message"]
+
+
+def test_an_existing_stack_is_previewed_without_selecting_it_as_the_cli_does(project, engine_env):
+    """`pulumi preview --stack X` leaves the selected stack as it is; lab-pulumi, which creates and
+    selects a new stack, uses an existing one without `pulumi stack select`."""
+    def selected() -> str:
+        result = run(["pulumi", "stack", "--show-name"], env=engine_env, cwd=project, timeout=120)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    for stack in ("devstack", "devstack-single"):  # both new: created, each selected in turn
+        code, document, stderr = lab_pulumi(project, engine_env, "preview", "--stack", stack)
+        assert code == 0 and document["succeeded"], document.get("error") or stderr[-4000:]
+        assert selected() == stack
+    code, document, stderr = lab_pulumi(project, engine_env, "preview", "--stack", "devstack")
+    assert code == 0 and document["succeeded"], document.get("error") or stderr[-4000:]
+    assert document["summary"]["resourceChanges"], "the existing stack was previewed"
+    assert selected() == "devstack-single"
