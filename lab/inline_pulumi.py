@@ -166,19 +166,22 @@ def stack_for(name: str, project: Path, mark: Callable[[str], None] = lambda _ev
         # host would set it from Pulumi.yaml's `virtualenv` option).
         env_vars={"PULUMI_RUNTIME_VIRTUALENV": sys.prefix},
     )
-    if stack_file_exists(os.environ.get("PULUMI_BACKEND_URL", ""), project_name, name):
-        workspace.select_stack = lambda _name: None  # this Stack's construction only: nothing to select
-        stack = auto.Stack.select(name, workspace)
-        del workspace.select_stack
-        return stack
-    return auto.Stack.create_or_select(name, workspace)
+    exists = stack_file_exists(os.environ.get("PULUMI_BACKEND_URL", ""), project_name, name)
+    if exists is None:  # not a file backend: the CLI tells
+        return auto.Stack.create_or_select(name, workspace)
+    if not exists:
+        return auto.Stack.create(name, workspace)
+    workspace.select_stack = lambda _name: None  # this Stack's construction only: nothing to select
+    stack = auto.Stack.select(name, workspace)
+    del workspace.select_stack
+    return stack
 
 
-def stack_file_exists(backend_url: str, project: str, stack: str) -> bool:
+def stack_file_exists(backend_url: str, project: str, stack: str) -> bool | None:
     """Whether a file backend holds the stack's checkpoint (`<root>/.pulumi/stacks/<project>/<stack>.json`,
-    maybe gzipped); False for any other backend, which is then asked through the CLI."""
+    maybe gzipped); None for any other backend, which only the CLI can ask."""
     if not backend_url.startswith("file://"):
-        return False
+        return None
     folder = Path(backend_url.removeprefix("file://")).expanduser() / ".pulumi" / "stacks" / project
     return any((folder / f"{stack}{suffix}").is_file() for suffix in (".json", ".json.gz"))
 

@@ -93,10 +93,10 @@ def test_a_stack_exists_when_its_file_backend_holds_its_checkpoint(tmp_path):
     (folder / "dev.json").write_text("{}")
     (folder / "zipped.json.gz").write_bytes(b"")
     backend = f"file://{tmp_path}"
-    assert stack_file_exists(backend, "proj", "dev")
-    assert stack_file_exists(backend, "proj", "zipped")
-    assert not stack_file_exists(backend, "proj", "new")
-    assert not stack_file_exists(backend, "other", "dev"), "stacks are per project"
+    assert stack_file_exists(backend, "proj", "dev") is True
+    assert stack_file_exists(backend, "proj", "zipped") is True
+    assert stack_file_exists(backend, "proj", "new") is False
+    assert stack_file_exists(backend, "other", "dev") is False, "stacks are per project"
     # Another backend, or none given: not known here, the CLI is asked.
-    assert not stack_file_exists("https://api.pulumi.com", "proj", "dev")
-    assert not stack_file_exists("", "proj", "dev")
+    assert stack_file_exists("https://api.pulumi.com", "proj", "dev") is None
+    assert stack_file_exists("", "proj", "dev") is None
