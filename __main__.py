@@ -47,6 +47,25 @@ if settings.create_namespace:
     # Namespaced objects take the name from the namespace's output: created after it, deleted before it.
     namespace = namespace_object.metadata.apply(lambda metadata: metadata.name)
 
+# Declared first: Octavia's boot is the longest wait of the graph, so the Service's steps are the
+# first the engine gets. It selects the pods by label, not through the workload's
+# outputs, so the load balancer boots while the pods start.
+load_balancer = LoadBalancedService(
+    "load-balancer",
+    LoadBalancedServiceArgs(
+        service_name=settings.service_name,
+        namespace=namespace,
+        annotations=owned,
+        selector=pod_labels(LOAD_BALANCED_APP),
+        service_port=settings.service_port,
+        target_port=CONTAINER_PORT,
+        load_balancer_timeout_minutes=settings.load_balancer_timeout_minutes,
+        admin_cloud=settings.admin_cloud,
+        cluster_name=settings.cluster_name,
+        load_balancer_annotations=settings.load_balancer_annotations,
+    ),
+)
+
 volume_type = None
 if settings.multiattach:
     # Creating a volume type needs admin rights; nothing else uses these credentials.
@@ -97,24 +116,6 @@ server = web_server(
     opts=pulumi.ResourceOptions(aliases=[pulumi.Alias(name="web")]),
 )
 lbserver = web_server(LOAD_BALANCED_APP, settings.lbserver_replicas)
-
-# Selects the pods by label, not through the workload's outputs: Octavia's load
-# balancer boots while the pods start.
-load_balancer = LoadBalancedService(
-    "load-balancer",
-    LoadBalancedServiceArgs(
-        service_name=settings.service_name,
-        namespace=namespace,
-        annotations=owned,
-        selector=pod_labels(LOAD_BALANCED_APP),
-        service_port=settings.service_port,
-        target_port=CONTAINER_PORT,
-        load_balancer_timeout_minutes=settings.load_balancer_timeout_minutes,
-        admin_cloud=settings.admin_cloud,
-        cluster_name=settings.cluster_name,
-        load_balancer_annotations=settings.load_balancer_annotations,
-    ),
-)
 
 pulumi.export("externalIp", load_balancer.external_ip)
 pulumi.export("url", load_balancer.url)
