@@ -12,6 +12,11 @@ each one's wall time, the critical path (the longest chain of the doubles' delay
 and the ratio of `up` to it. A ratio near 1 means the graph waits for nothing it could have done
 meanwhile.
 
+Each run also times the same path's `preview` and `up` of a program that declares nothing: what
+Pulumi itself spends (CLI, engine and language-host starts, twice, and the checkpoint). It is
+serial with the critical path, so (critical path + that up) / critical path is the least ratio
+any program can reach here.
+
 --breakdown: where the median run's `up` went, from the engine events' arrival times (the
 timeline lab/inline_pulumi.py --json gives): the process start and the CLI's stack selection, per
 phase (the preview, then the update) the CLI's, engine's and language host's start up to the
@@ -287,6 +292,8 @@ class Run:
     up: Timed
     preview_after: Timed
     destroy: Timed
+    floor_preview: Timed  # the same path's preview and up of a program that declares nothing
+    floor_up: Timed
 
 
 def say(line: str) -> None:
@@ -338,7 +345,23 @@ def one_run(stack: str, profile: str, scale: float) -> Run:
         if planned:
             raise SystemExit(f"the preview after up still plans: {planned}")
         destroy, _ = pulumi(project, env, "destroy", stack)
-        return Run(preview_fresh, up, preview_after, destroy)
+        floor = empty_project(Path(folder) / "floor")
+        floor_preview, _ = pulumi(floor, env, "preview", FLOOR_STACK)
+        floor_up, _ = pulumi(floor, env, "up", FLOOR_STACK)
+        return Run(preview_fresh, up, preview_after, destroy, floor_preview, floor_up)
+
+
+FLOOR_STACK = "floor"
+
+
+def empty_project(folder: Path) -> Path:
+    """A Python project that declares no resource: its `up` is what Pulumi itself spends (the CLI's
+    and the engine's starts, the language host, a preview then an update, the checkpoint), the
+    least any program's `up` can take on this path."""
+    folder.mkdir()
+    (folder / "Pulumi.yaml").write_text("name: floor\nruntime: python\n")
+    (folder / "__main__.py").write_text("import pulumi\n")
+    return folder
 
 
 @dataclass(frozen=True)
@@ -434,6 +457,10 @@ def main() -> int:
         print(f"{label} (median): {statistics.median(values):.1f} s   runs: {', '.join(f'{v:.1f}' for v in values)}")
     print(f"critical path:      {critical:.1f} s")
     print(f"ratio up / critical path: {measured / critical:.2f}")
+    floor_up = statistics.median(r.floor_up.seconds for r in runs)
+    floor_preview = statistics.median(r.floor_preview.seconds for r in runs)
+    print(f"Pulumi's own floor, a program that declares nothing, same path (median): preview {floor_preview:.1f} s, "
+          f"up {floor_up:.1f} s: up / critical path cannot go below {(critical + floor_up) / critical:.2f}")
     if args.breakdown:
         for label, key in OPERATIONS:
             chosen: Timed = getattr(median_run(runs, lambda r, k=key: getattr(r, k).seconds), key)
