@@ -52,6 +52,7 @@ OBJECT_PATHS = {
     "StorageClass": "/apis/storage.k8s.io/v1/storageclasses/{name}",
     "PersistentVolumeClaim": "/api/v1/namespaces/{namespace}/persistentvolumeclaims/{name}",
     "Service": "/api/v1/namespaces/{namespace}/services/{name}",
+    "CSIDriver": "/apis/storage.k8s.io/v1/csidrivers/{name}",
 }
 CONTROLLERS_PATH = "/api/v1/namespaces/{namespace}/replicationcontrollers"
 
@@ -112,7 +113,7 @@ def read_cluster(plan: Plan, kubeconfig: str | None, context: str | None) -> lis
 
     found: list[LiveObject] = []
     try:
-        for ref in plan.objects:
+        for ref in plan.objects + plan.required:
             path = object_path(ref)
             document = get(ref, path) if path else None
             if document is not None:

@@ -5,7 +5,8 @@ would take the first one's objects over, or stop mid-`up` on a field-manager con
 `destroy` would delete them. So every object the program makes carries its stack's identity
 (STACK_ANNOTATION; the Cinder type in its description), and a preview that finds one of its names
 taken by another stack, or its apps' pods run by another stack in its namespace, is refused with what
-to change. The same preflight refuses a smaller volume, which Kubernetes cannot shrink.
+to change. The same preflight refuses a smaller volume, which Kubernetes cannot shrink, and a
+cluster without the Cinder CSI driver, where the claim would stay Pending for good.
 
 Plain functions only: components/live_state.py reads the cluster and the cloud.
 """
@@ -15,6 +16,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+
+from policy.devstack_domain import CINDER_CSI_DRIVER
 
 STACK_ANNOTATION = "devstack-k8s-apps/stack"
 # pulumi-kubernetes' server-side apply takes back a field someone else took (`kubectl scale` owns
@@ -47,7 +50,7 @@ def volume_type_owner(description: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class ObjectRef:
-    kind: str  # Namespace, StorageClass, PersistentVolumeClaim, Service, ReplicationController, VolumeType
+    kind: str  # Namespace, StorageClass, PersistentVolumeClaim, Service, ReplicationController, VolumeType, CSIDriver
     name: str
     namespace: str | None = None  # None: cluster-scoped (or the cloud's)
 
@@ -74,6 +77,7 @@ class Plan:
     apps: tuple[str, ...]
     claim: ObjectRef
     volume_size_gi: int
+    required: tuple[ObjectRef, ...] = ()  # what must already be there (the cluster's Cinder CSI driver)
 
 
 @dataclass
@@ -86,6 +90,11 @@ def preflight(plan: Plan, live: Iterable[LiveObject]) -> Findings:
     """What stops this stack from being deployed as planned, given the objects found."""
     findings = Findings()
     planned = set(plan.objects)
+    live = list(live)
+    present = {found.ref for found in live}
+    for ref in plan.required:
+        if ref not in present:
+            findings.problems.append(missing_problem(ref))
     for found in live:
         ours = found.owner == plan.identity
         if found.ref in planned and found.owner not in (None, plan.identity):
@@ -113,6 +122,14 @@ def preflight(plan: Plan, live: Iterable[LiveObject]) -> Findings:
                 f"{found.ref.namespace}/{found.ref.name} already has: Kubernetes and Cinder cannot shrink a volume; "
                 f"set volumeSizeGi to {_gi(found.requested_gi).removesuffix('Gi')} or more (nothing was changed)")
     return findings
+
+
+def missing_problem(ref: ObjectRef) -> str:
+    if ref.kind == "CSIDriver":
+        return (f"{ref} is not in the cluster: the Cinder CSI plugin is not installed (or not registered), so "
+                f"no volume would ever be made for the claim; install cloud-provider-openstack's cinder-csi-plugin, "
+                f"then check with `kubectl get csidrivers`")
+    return f"{ref} is not in the cluster, and this stack needs it"
 
 
 def _gi(value: float) -> str:
@@ -143,4 +160,4 @@ def plan_of(settings, identity: str, apps: tuple[str, ...]) -> Plan:
     if settings.multiattach:
         objects.append(ObjectRef("VolumeType", settings.volume_type_name))
     return Plan(identity=identity, objects=tuple(objects), namespace=namespace, apps=apps, claim=claim,
-                volume_size_gi=settings.volume_size_gi)
+                volume_size_gi=settings.volume_size_gi, required=(ObjectRef("CSIDriver", CINDER_CSI_DRIVER),))

@@ -21,8 +21,9 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime.stack import run_pulumi_func
 
 from components import live_state
-from components.ownership import LiveObject
+from components.ownership import LiveObject, ObjectRef
 from components.stack_config import engine_config, project_name, stack_names
+from policy.devstack_domain import CINDER_CSI_DRIVER
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 PROGRAM = PROJECT_DIR / "__main__.py"
@@ -73,15 +74,9 @@ class CloudMocks(pulumi.runtime.Mocks):
         self.preview = preview
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        if args.resource_id:
+            raise AssertionError(f"the program read {args.typ} {args.resource_id}: its preflight reads the cluster")
         state = dict(args.inputs)
-        if args.resource_id:  # a read of an existing object: the cluster's CSIDriver
-            state = {
-                "apiVersion": "storage.k8s.io/v1",
-                "kind": "CSIDriver",
-                "metadata": {"name": args.resource_id},
-                "spec": {"attachRequired": True, "podInfoOnMount": True},
-            }
-            return args.resource_id, state
         if args.typ == "pulumi-python:dynamic/network:LoadBalancerReady" and not self.preview:
             # What the wait outputs once Octavia's load balancer is ACTIVE (components/ready_waits.py).
             state.update(external_ip=FAKE_EXTERNAL_IP, load_balancer_id=FAKE_LOAD_BALANCER_ID)
@@ -175,10 +170,14 @@ class ProgramFailed(Exception):
         self.registrations = registrations
 
 
+# What every Devstack cluster of the article runs: cloud-provider-openstack's Cinder CSI driver.
+CSI_DRIVER_FOUND = LiveObject(ObjectRef("CSIDriver", CINDER_CSI_DRIVER), owner=None)
+
+
 def run_program(stack: str, preview: bool, overrides: dict[str, Any] | None = None,
-                live: Sequence[LiveObject] = ()) -> ProgramRun:
+                live: Sequence[LiveObject] = (CSI_DRIVER_FOUND,)) -> ProgramRun:
     """Run __main__.py once, as `pulumi preview` (preview=True) or `pulumi up` would, against a cluster
-    and a cloud that hold `live` (the preflight's view; nothing by default)."""
+    and a cloud that hold `live` (the preflight's view; by default the Cinder CSI driver alone)."""
     config = stack_config(stack, overrides)
     with mock.patch.object(live_state, "read_live", lambda *_args: list(live)):
         return contextvars.Context().run(_run_in_fresh_context, stack, preview, config)

@@ -13,6 +13,7 @@ OWNER = "organization/devstack-k8s-apps/devstack"
 @pytest.mark.parametrize("ref, path", [
     (ObjectRef("Namespace", "apps"), "/api/v1/namespaces/apps"),
     (ObjectRef("StorageClass", "csi-sc"), "/apis/storage.k8s.io/v1/storageclasses/csi-sc"),
+    (ObjectRef("CSIDriver", "cinder.csi.openstack.org"), "/apis/storage.k8s.io/v1/csidrivers/cinder.csi.openstack.org"),
     (ObjectRef("PersistentVolumeClaim", "claim1", "apps"), "/api/v1/namespaces/apps/persistentvolumeclaims/claim1"),
     (ObjectRef("Service", "lb-webserver", "default"), "/api/v1/namespaces/default/services/lb-webserver"),
     (ObjectRef("VolumeType", "multiattach-type"), None),  # Cinder's, not the cluster's

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from harness import ORGANIZATION, PROJECT, ProgramFailed, run_program
+from harness import CSI_DRIVER_FOUND, ORGANIZATION, PROJECT, ProgramFailed, run_program
 
 from components.ownership import (
     LiveObject,
@@ -26,6 +26,19 @@ PLAN = Plan(identity=ME, objects=(CLASS, CLAIM, ObjectRef("Service", "lb-webserv
 def test_nothing_found_nothing_said():
     findings = preflight(PLAN, [])
     assert findings.problems == [] and findings.warnings == []
+
+
+CSI_DRIVER = ObjectRef("CSIDriver", "cinder.csi.openstack.org")
+NEEDS_CSI = Plan(identity=ME, objects=PLAN.objects, namespace="default", apps=PLAN.apps, claim=CLAIM,
+                 volume_size_gi=2, required=(CSI_DRIVER,))
+
+
+def test_a_cluster_without_the_cinder_csi_driver_is_refused_with_the_way_to_check():
+    (problem,) = preflight(NEEDS_CSI, [LiveObject(CLASS, ME)]).problems
+    assert "CSIDriver cinder.csi.openstack.org is not in the cluster" in problem
+    assert "kubectl get csidrivers" in problem
+    assert preflight(NEEDS_CSI, [LiveObject(CSI_DRIVER, None)]).problems == []
+    assert preflight(NEEDS_CSI, [LiveObject(CSI_DRIVER, None)]).warnings == [], "nobody owns the driver: no adoption"
 
 
 def test_our_own_objects_are_fine():
@@ -83,7 +96,7 @@ def test_the_volume_types_owner_round_trips_through_its_description():
 # --- through the program: refused before anything is registered --------------------------
 
 def test_the_program_refuses_another_stacks_class_and_registers_nothing():
-    live = [LiveObject(ObjectRef("StorageClass", "csi-sc-cinderplugin"), OTHER)]
+    live = [CSI_DRIVER_FOUND, LiveObject(ObjectRef("StorageClass", "csi-sc-cinderplugin"), OTHER)]
     with pytest.raises(ProgramFailed) as failed:
         run_program("devstack", True, live=live)
     assert "StorageClass csi-sc-cinderplugin belongs to the Pulumi stack" in str(failed.value.error)
@@ -91,10 +104,18 @@ def test_the_program_refuses_another_stacks_class_and_registers_nothing():
 
 
 def test_the_program_refuses_a_smaller_volume_and_registers_nothing():
-    live = [LiveObject(ObjectRef("PersistentVolumeClaim", "claim1", "default"), ME, requested_gi=3.0)]
+    live = [CSI_DRIVER_FOUND, LiveObject(ObjectRef("PersistentVolumeClaim", "claim1", "default"), ME, requested_gi=3.0)]
     with pytest.raises(ProgramFailed) as failed:
         run_program("devstack", True, {"volumeSizeGi": 2}, live=live)
     assert "volumeSizeGi = 2 is smaller than the 3Gi" in str(failed.value.error)
+    assert failed.value.registrations == []
+
+
+@pytest.mark.parametrize("stack", ["devstack", "devstack-single"])
+def test_the_program_refuses_a_cluster_without_the_cinder_csi_driver_and_registers_nothing(stack):
+    with pytest.raises(ProgramFailed) as failed:
+        run_program(stack, True, live=[])
+    assert "CSIDriver cinder.csi.openstack.org is not in the cluster" in str(failed.value.error)
     assert failed.value.registrations == []
 
 

@@ -105,7 +105,7 @@ def test_stack_files_hold_no_plain_text_credentials():
 def test_devstack_resources(devstack):
     assert sorted(r.type for r in devstack.registrations) == sorted([
         OPENSTACK_PROVIDER, VOLUME_TYPE_COMPONENT, VOLUME_TYPE, RELEASE_STEP,
-        STORAGE_COMPONENT, CSI_DRIVER, STORAGE_CLASS, CLAIM_TOKEN, CLAIM_RELEASE, CLAIM, CLAIM_READY,
+        STORAGE_COMPONENT, STORAGE_CLASS, CLAIM_TOKEN, CLAIM_RELEASE, CLAIM, CLAIM_READY,
         WEB_COMPONENT, RC, CONTROLLER_AVAILABLE, WEB_COMPONENT, RC, CONTROLLER_AVAILABLE,
         LB_COMPONENT, FLOATING_IP_SWEEP, SERVICE, LOAD_BALANCER_READY,
     ])
@@ -113,7 +113,7 @@ def test_devstack_resources(devstack):
 
 def test_devstack_single_has_no_volume_type(devstack_single):
     assert sorted(r.type for r in devstack_single.registrations) == sorted([
-        NAMESPACE, STORAGE_COMPONENT, CSI_DRIVER, STORAGE_CLASS, CLAIM_TOKEN, CLAIM_RELEASE, CLAIM, CLAIM_READY,
+        NAMESPACE, STORAGE_COMPONENT, STORAGE_CLASS, CLAIM_TOKEN, CLAIM_RELEASE, CLAIM, CLAIM_READY,
         WEB_COMPONENT, RC, CONTROLLER_AVAILABLE, WEB_COMPONENT, RC, CONTROLLER_AVAILABLE,
         LB_COMPONENT, FLOATING_IP_SWEEP, SERVICE, LOAD_BALANCER_READY,
     ])
@@ -160,12 +160,12 @@ def test_devstack_release_step_waits_with_the_admin_cloud_and_configured_bound(d
 
 # --- storage ----------------------------------------------------------------------------
 
-def test_storage_class_takes_its_provisioner_from_the_cluster_csi_driver(any_stack):
-    driver = any_stack.one(CSI_DRIVER)
-    assert driver.read_id == "cinder.csi.openstack.org"
+def test_storage_class_is_on_the_cinder_csi_driver_the_preflight_found(any_stack):
+    # The preflight reads the driver (tests/test_ownership.py); no read step waits in the graph.
+    assert not any_stack.of_type(CSI_DRIVER)
     storage_class = any_stack.one(STORAGE_CLASS)
     assert storage_class.inputs["provisioner"] == "cinder.csi.openstack.org"
-    assert driver.urn in storage_class.property_dependencies["provisioner"]
+    assert not storage_class.property_dependencies.get("provisioner")
     assert storage_class.inputs["metadata"]["name"] == setting(any_stack, "storageClassName")
     assert storage_class.inputs["allowVolumeExpansion"] is True
 
