@@ -8,7 +8,8 @@ pulumi-kubernetes' await (20 and 10 minutes). Those objects wait only until they
 (components/await_annotations.py) and this resource does the waiting:
 - LoadBalancerReady: the Service has an ingress address and its Octavia load balancer is ACTIVE;
   fails when Octavia shows it in ERROR; bound: loadBalancerTimeoutMinutes. Its outputs are the
-  Service's address and load balancer id.
+  Service's address and load balancer id. Checked every 0.5 s and at once when a watch on the
+  Service sees a change (components/change_signal.py).
 - ControllerAvailable: availableReplicas == replicas; fails when a pod is held by a Multi-Attach
   error that will not clear; bound: CONTROLLER_TIMEOUT_SECONDS (pulumi-kubernetes' RC await's).
 The waits of one update share one provider process: when one fails for good, the others stop
@@ -32,6 +33,7 @@ import pulumi
 import pulumi.dynamic
 
 from components import wait_for_clients
+from components.change_signal import ChangeSignal
 from components.live_state import kube_api
 from components.progress import ProgressLog, to_stderr
 from components.ready_checks import (
@@ -223,10 +225,31 @@ def wait_for(props: dict[str, Any]) -> dict[str, Any]:
     what = f"{props['kind']} {props['namespace']}/{props['name']}"
     if props["kind"] == SERVICE:
         check = load_balancer_checker(props)
-        wait_until_ready(what, check, float(props["timeout_seconds"]))
+        # Checked again as soon as the Service changes (the cloud controller writes its ingress).
+        with service_changes(props) as changes:
+            wait_until_ready(what, check, float(props["timeout_seconds"]), sleep=changes.wait)
         return service_outputs(props)
     wait_until_ready(what, controller_checker(props), float(props["timeout_seconds"]))
     return {}
+
+
+WATCH_SECONDS = 30  # each watch's server-side bound; it is reopened until the wait ends
+
+
+def service_changes(props: dict[str, Any]) -> ChangeSignal:
+    """A signal set by every event of a watch on the Service."""
+    wait_for_clients()
+    from kubernetes import client, watch
+
+    core = client.CoreV1Api(kube_api(props.get("kubeconfig"), props.get("context")))
+    selector = f"metadata.name={props['name']}"
+
+    def open_watch():
+        return watch.Watch().stream(core.list_namespaced_service, props["namespace"], field_selector=selector,
+                                    timeout_seconds=WATCH_SECONDS,
+                                    _request_timeout=WATCH_SECONDS + REQUEST_TIMEOUT_SECONDS)
+
+    return ChangeSignal(open_watch, name=f"watch-service-{props['name']}")
 
 
 def service_outputs(props: dict[str, Any]) -> dict[str, Any]:
