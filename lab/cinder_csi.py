@@ -325,6 +325,17 @@ class Cloud:
             conn = self._local.conn = openstack.connection.Connection(config=region)
         return conn
 
+    def authenticate(self) -> None:
+        """What the driver does before it serves (GetOpenStackProvider: NewOpenStackClient
+        authenticates): the first CreateVolume waits for Cinder, not for the SDK's import and a token."""
+        try:
+            self.conn.authorize()
+            self.conn.block_storage.get_endpoint()
+            self.conn.compute.get_endpoint()
+        except Exception as error:  # noqa: BLE001 - the cloud may not answer yet: the first use retries
+            self._local.conn = None
+            log.warning("cannot authenticate to OpenStack at start (%s); retried at first use", error)
+
     def volume(self, volume_id: str) -> dict | None:
         from openstack import exceptions
 
@@ -434,6 +445,7 @@ class CinderCSI:
     def run(self) -> None:
         if not start_and_sync(self.informers, self.stop_event):
             return
+        self.cloud.authenticate()
         log.info("cinder-csi double: caches synced; provisioner, attacher, resizer and deleter running")
         while not self.stop_event.is_set():
             self.wake.wait(0.4)

@@ -270,6 +270,7 @@ class CloudController:
     def run(self) -> None:
         self._services.start()
         self._nodes.start()
+        self._authenticate()
         log.info("cloud controller double started (cluster %s)", self._cluster)
         while not self._stop.is_set():
             if not (self._services.synced.is_set() and self._nodes.synced.is_set()):
@@ -324,6 +325,19 @@ class CloudController:
         tracked.failures, tracked.retry_at, tracked.hosts_retry_at = 0, None, None
 
     # --- OpenStack helpers ----------------------------------------------------------------
+
+    def _authenticate(self) -> None:
+        """What OCCM does before it serves (pkg/client NewOpenStackClient: openstack.Authenticate, then
+        its service clients from the catalog): the first Service waits for Octavia, not for the
+        SDK's import, a token and the endpoints' discovery (about 1 s here)."""
+        try:
+            conn = self.conn
+            conn.authorize()
+            for service in (conn.load_balancer, conn.network, conn.compute):
+                service.get_endpoint()
+        except Exception as error:  # noqa: BLE001 - the cloud may not answer yet: the first use retries
+            self._conn = None
+            log.warning("cannot authenticate to OpenStack at start (%s); retried at first use", error)
 
     @property
     def conn(self):
