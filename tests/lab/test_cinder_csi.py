@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from types import SimpleNamespace
 
 import pytest
 from kubernetes import client
@@ -302,3 +303,23 @@ def test_the_attach_and_detach_waits_check_no_sooner_than_the_real_drivers_backo
     assert found == {"id": "v1"} and slept == pytest.approx([1.0, 1.2, 1.44])
     with pytest.raises(csi.CloudError, match="waiting for volume v1 to detach"):
         csi.poll_on_backoff(lambda: None, 3.0, "volume v1 to detach", threading.Event(), sleep=slept.append)
+
+
+def test_the_driver_authenticates_before_it_serves_and_retries_at_first_use_if_it_cannot():
+    asked = []
+
+    def service(name):
+        return SimpleNamespace(get_endpoint=lambda: asked.append(name))
+
+    cloud = csi.Cloud(None, "devstack-admin")
+    cloud._local.conn = SimpleNamespace(authorize=lambda: asked.append("token"), block_storage=service("block-storage"),
+                                        compute=service("compute"))
+    cloud.authenticate()
+    assert asked == ["token", "block-storage", "compute"] and cloud._local.conn is not None
+
+    def refused():
+        raise ConnectionRefusedError("keystone not listening")
+
+    cloud._local.conn = SimpleNamespace(authorize=refused)
+    cloud.authenticate()  # logs a warning, does not raise
+    assert cloud._local.conn is None  # the next use connects again

@@ -329,3 +329,30 @@ def test_an_update_after_the_load_balancer_was_deleted_by_hand_fails_and_rebuild
     ctl._services.cache.replace([core.svc])
     ctl.sync_all(20.0)
     assert len(conn.load_balancer.lbs) == 1 and core.events[-1] == "EnsuredLoadBalancer"
+
+
+def test_it_authenticates_and_finds_its_endpoints_before_it_serves():
+    asked = []
+
+    def service(name):
+        return SimpleNamespace(get_endpoint=lambda: asked.append(name))
+
+    conn = SimpleNamespace(authorize=lambda: asked.append("token"), load_balancer=service("load-balancer"),
+                           network=service("network"), compute=service("compute"))
+    ctl = cc.CloudController(client.ApiClient(), lambda: conn, CLUSTER)
+    ctl._authenticate()
+    assert asked == ["token", "load-balancer", "network", "compute"] and ctl.conn is conn
+
+
+def test_a_cloud_that_does_not_answer_at_start_is_tried_again_at_first_use():
+    connects = []
+
+    def connect():
+        connects.append(1)
+        if len(connects) == 1:
+            raise ConnectionRefusedError("keystone not listening")
+        return SimpleNamespace(authorize=lambda: None)
+
+    ctl = cc.CloudController(client.ApiClient(), connect, CLUSTER)
+    ctl._authenticate()  # logs a warning, does not raise
+    assert ctl.conn is not None and len(connects) == 2
