@@ -1,5 +1,6 @@
 """components/__init__.py: in the dynamic provider's process the Kubernetes client and openstacksdk
-are imported once, by one background thread, and methods wait for it; elsewhere nothing is imported."""
+are imported once, by one background thread, and methods wait for it; elsewhere nothing is imported.
+That process exits without the interpreter's teardown, with the interpreter's exit code."""
 from __future__ import annotations
 
 import subprocess
@@ -26,9 +27,27 @@ print([t.name for t in threading.enumerate() if t.name == "import-clients"], "op
 """
 
 
-def run(code: str) -> list[str]:
+# An atexit hook registered before components runs after its own (LIFO), and module teardown
+# would run the finalizer of the object left in a module global.
+EXITING = """
+import atexit, importlib.machinery, sys
+if {as_provider}:
+    sys.modules["__main__"].__spec__ = importlib.machinery.ModuleSpec("pulumi.dynamic.__main__", None)
+atexit.register(lambda: print("teardown"))
+import components
+components.wait_for_clients()
+threading = __import__("threading")
+finished = []
+worker = threading.Thread(target=lambda: (__import__("time").sleep(0.5), finished.append(1)))
+worker.start()
+print("served", flush=True)
+{ending}
+"""
+
+
+def run(code: str, returncode: int = 0) -> list[str]:
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == returncode, result.stderr
     return result.stdout.split("\n")
 
 
@@ -38,3 +57,19 @@ def test_the_provider_process_imports_the_clients_in_the_background_and_methods_
 
 def test_the_program_imports_nothing_and_never_waits():
     assert run(AS_PROGRAM)[0] == "[] False"
+
+
+def test_the_provider_process_ends_without_the_interpreters_teardown_once_its_threads_are_done():
+    # A gRPC worker still running a method is joined first, as the interpreter does.
+    lines = run(EXITING.format(as_provider=True, ending="atexit.register(lambda: print('joined', finished))"))
+    assert lines[:2] == ["served", "joined [1]"]
+    assert "teardown" not in lines
+
+
+def test_the_provider_process_still_exits_1_after_an_unhandled_exception():
+    lines = run(EXITING.format(as_provider=True, ending="raise RuntimeError('port in use')"), returncode=1)
+    assert "teardown" not in lines
+
+
+def test_elsewhere_the_interpreter_exits_as_usual():
+    assert run(EXITING.format(as_provider=False, ending=""))[:2] == ["served", "teardown"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -233,3 +234,22 @@ def test_generated_mutations_over_grpc_draw_diagnostics_never_an_error(analyzer,
     original = real_stack(stack)
     resources, _, unknowns_sent = mutated(original, data.draw(st.lists(mutations(original), min_size=1, max_size=3)))
     _assert_well_formed(_analyze_everything(analyzer, resources), resources, unknowns_sent)
+
+
+def test_the_engines_sigint_ends_the_pack_with_0_and_without_the_interpreters_teardown(pack_copy, tmp_path):
+    # As the engine closes an analyzer at the end of every preview and up: SIGINT, then it waits.
+    # An atexit hook from sitecustomize stands for the teardown that is skipped.
+    (tmp_path / "sitecustomize.py").write_text("import atexit\natexit.register(lambda: print('teardown'))\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    process = subprocess.Popen([sys.executable, "-m", "pulumi.policy", "127.0.0.1:1", str(pack_copy)],
+                               cwd=pack_copy, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        port = process.stdout.readline().strip()
+        assert port.isdigit(), process.stderr.read() if process.poll() is not None else port
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 0, stderr
+    assert "teardown" not in stdout
+    assert "Traceback" not in stderr
