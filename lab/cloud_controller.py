@@ -438,8 +438,7 @@ class CloudController:
         annotations = m.get("annotations") or {}
         self._event(svc, "Normal", "EnsuringLoadBalancer", "Ensuring load balancer")
         if FINALIZER not in (m.get("finalizers") or []):
-            svc = self._patch(svc, {"metadata": {"finalizers": (m.get("finalizers") or []) + [FINALIZER],
-                                                 "resourceVersion": m["resourceVersion"]}})
+            svc = self._set_finalizer(svc, present=True)
         if not nodes:
             self._event(svc, "Warning", "UnAvailableLoadBalancer", "There are no available nodes for LoadBalancer")
             raise ServiceError(f"there are no available nodes for LoadBalancer service {namespace}/{name}")
@@ -629,10 +628,8 @@ class CloudController:
                 svc = self._patch(svc, {"status": {"loadBalancer": None}}, status=True)
             if ANN_LB_ID in (meta(svc).get("annotations") or {}):
                 svc = self._patch(svc, {"metadata": {"annotations": {ANN_LB_ID: None}}})
-        finalizers = [f for f in (meta(svc).get("finalizers") or []) if f != FINALIZER]
         self._event(svc, "Normal", "DeletedLoadBalancer", "Deleted load balancer")
-        self._patch(svc, {"metadata": {"finalizers": finalizers or None,
-                                       "resourceVersion": meta(svc)["resourceVersion"]}})
+        self._set_finalizer(svc, present=False)
         log.info("%s/%s: load balancer gone, finalizer removed", m.get("namespace"), m["name"])
 
     # --- Kubernetes helpers ---------------------------------------------------------------
@@ -642,6 +639,16 @@ class CloudController:
         call = self._core.patch_namespaced_service_status if status else self._core.patch_namespaced_service
         return raw(call, m["name"], m.get("namespace") or "default", body,
                    _content_type="application/merge-patch+json")
+
+    def _set_finalizer(self, svc: dict, present: bool) -> dict:
+        """As the service controller's addFinalizer/removeFinalizer (servicehelper.PatchService): a
+        strategic merge patch of the status subresource that adds or deletes this one finalizer, with
+        no resourceVersion, so a Service changed meanwhile (the garbage collector removing its
+        foregroundDeletion finalizer during a delete) is no conflict, and other finalizers stay."""
+        m = meta(svc)
+        change = {"finalizers": [FINALIZER]} if present else {"$deleteFromPrimitiveList/finalizers": [FINALIZER]}
+        return raw(self._core.patch_namespaced_service_status, m["name"], m.get("namespace") or "default",
+                   {"metadata": change}, _content_type="application/strategic-merge-patch+json")
 
     def _event(self, svc: dict, kind: str, reason: str, message: str) -> None:
         m = meta(svc)

@@ -208,7 +208,7 @@ class FakeNeutron:
 
 class FakeCore:
     def __init__(self, svc):
-        self.svc, self.events = svc, []
+        self.svc, self.events, self.strategic_patches = svc, [], []
 
     def _merge(self, target, patch):
         for key, value in patch.items():
@@ -219,10 +219,17 @@ class FakeCore:
             else:
                 target[key] = value
 
-    def patch_namespaced_service(self, name, namespace, body, **_):
-        body = {k: v for k, v in body.items()}
-        body.get("metadata", {}).pop("resourceVersion", None)
-        self._merge(self.svc, json.loads(json.dumps(body)))
+    def patch_namespaced_service(self, name, namespace, body, _content_type=None, **_):
+        body = json.loads(json.dumps(body))
+        metadata = body.get("metadata", {})
+        assert "resourceVersion" not in metadata  # the real controller's patches carry none
+        if _content_type == "application/strategic-merge-patch+json":  # only the finalizer directives
+            self.strategic_patches.append(json.loads(json.dumps(body)))
+            finalizers = self.svc["metadata"].setdefault("finalizers", [])
+            finalizers += [f for f in metadata.pop("finalizers", []) if f not in finalizers]
+            removed = metadata.pop("$deleteFromPrimitiveList/finalizers", [])
+            self.svc["metadata"]["finalizers"] = [f for f in finalizers if f not in removed]
+        self._merge(self.svc, body)
         return SimpleNamespace(data=json.dumps(self.svc).encode())
 
     patch_namespaced_service_status = patch_namespaced_service
@@ -356,3 +363,18 @@ def test_a_cloud_that_does_not_answer_at_start_is_tried_again_at_first_use():
     ctl = cc.CloudController(client.ApiClient(), connect, CLUSTER)
     ctl._authenticate()  # logs a warning, does not raise
     assert ctl.conn is not None and len(connects) == 2
+
+
+def test_the_finalizer_is_added_and_removed_alone_as_the_service_controller_patches_it():
+    # A Service deleted in the foreground carries the garbage collector's finalizer, which changes
+    # (its resourceVersion too) while the load balancer goes: the patches name only their own.
+    svc = service(finalizers=["foregroundDeletion"])
+    ctl, _, core, _ = controller(svc)
+    ctl.sync_all(0.0)
+    assert core.svc["metadata"]["finalizers"] == ["foregroundDeletion", cc.FINALIZER]
+    core.svc["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    ctl._services.cache.replace([core.svc])
+    ctl.sync_all(1.0)
+    assert core.svc["metadata"]["finalizers"] == ["foregroundDeletion"]
+    assert core.strategic_patches == [{"metadata": {"finalizers": [cc.FINALIZER]}},
+                                      {"metadata": {"$deleteFromPrimitiveList/finalizers": [cc.FINALIZER]}}]
