@@ -25,7 +25,7 @@ def _import_clients() -> None:
 def _exit_without_teardown() -> None:
     """The dynamic provider's last step: the engine ends it with SIGINT once the operation is over
     and waits for it to exit, and the interpreter's teardown of the SDKs' and clients' modules took
-    0.3 s there, at the end of every preview and up. atexit runs it after threading's shutdown has
+    0.3-0.6 s there, at the end of every preview and up. atexit runs it after threading's shutdown has
     joined the gRPC workers (a method still running is finished first, as before), and it exits as
     the interpreter would: 1 after an unhandled exception, else 0 (pulumi.dynamic never calls exit)."""
     sys.stdout.flush()

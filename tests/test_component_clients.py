@@ -27,8 +27,9 @@ print([t.name for t in threading.enumerate() if t.name == "import-clients"], "op
 """
 
 
-# An atexit hook registered before components runs after its own (LIFO), and module teardown
-# would run the finalizer of the object left in a module global.
+# The atexit hook registered before components stands for the interpreter's teardown: it runs after
+# components' own (LIFO), so it prints only if that one did not end the process. `finished` shows
+# whether the worker thread (a gRPC method still running) was joined before the end.
 EXITING = """
 import atexit, importlib.machinery, sys
 if {as_provider}:
